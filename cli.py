@@ -1,0 +1,229 @@
+"""The ``yizhan`` command line (click).
+
+Heavy libraries (geopandas, osmnx, folium, Flask) are imported inside the commands that need
+them so that ``yizhan --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import load_config
+
+CRS_CHOICE = click.Choice(["wgs84", "gcj02", "bd09"], case_sensitive=False)
+
+
+class Context:
+    """What every command gets: the home folder, its settings and (lazily) the registry."""
+
+    def __init__(self, home: str | None) -> None:
+        self.config = load_config(home)
+        self.home = Path(self.config["HOME"])
+        self._registry = None
+
+    @property
+    def registry(self):  # noqa: ANN201
+        if self._registry is None:
+            from .stations.storage import Registry
+
+            self.home.mkdir(parents=True, exist_ok=True)
+            self._registry = Registry(self.config["DATABASE_URL"])
+        return self._registry
+
+    def validation_options(self) -> dict[str, float]:
+        return {"duplicate_radius_m": float(self.config["DUPLICATE_RADIUS_M"]),
+                "district_tolerance_m": float(self.config["DISTRICT_TOLERANCE_M"]),
+                "mainland_buffer_m": float(self.config["MAINLAND_BUFFER_M"])}
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), envvar="YIZHAN_HOME", default=None,
+              help="数据目录（数据库、导入数据、缓存）/ home folder: registry database, data, caches "
+                   "[env YIZHAN_HOME; default ./instance]")
+@click.version_option(package_name="yizhan")
+@click.pass_context
+def main(ctx: click.Context, home: str | None) -> None:
+    """驿站通 yizhan — 工会服务站点查找与覆盖分析 / union rest-station locator and coverage analyzer."""
+    ctx.obj = Context(home)
+
+
+@main.command("import-stations")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--crs", type=CRS_CHOICE, default="wgs84", show_default=True,
+              help="输入坐标系 / coordinate system of the file (gcj02 = 高德/腾讯, bd09 = 百度)")
+@click.option("--encoding", type=click.Choice(["auto", "utf-8", "gbk"], case_sensitive=False),
+              default="auto", show_default=True, help="CSV 文件编码 / CSV text encoding")
+@click.option("--skip-bad-rows", is_flag=True,
+              help="跳过有问题的行并列出 / import the good rows, list the skipped ones")
+@click.option("--user", default="cli", show_default=True, help="记入历史的操作人 / who, for the history")
+@pass_ctx
+def import_stations(c: Context, file: str, crs: str, encoding: str, skip_bad_rows: bool, user: str) -> None:
+    """导入站点（CSV/XLSX/GeoJSON，全部成功或全部不写入）/ import stations, all or nothing."""
+    from .stations import ImportValidationError, import_stations_file
+
+    try:
+        result = import_stations_file(c.registry, file, crs=crs, encoding=encoding,
+                                      skip_bad_rows=skip_bad_rows, user=user, **c.validation_options())
+    except ImportValidationError as exc:
+        click.echo(exc.report(), err=True)
+        sys.exit(2)
+    for w in result["warnings"]:
+        click.echo(w, err=True)
+    if result["skipped"]:
+        click.echo(f"跳过 {len(result['skipped_rows'])} 行 / skipped {len(result['skipped_rows'])} row(s):",
+                   err=True)
+        for p in result["skipped"]:
+            click.echo("  " + p.format(), err=True)
+    click.echo(f"导入完成：新增 {result['created']}，更新 {result['updated']}，未变 {result['unchanged']} / "
+               f"imported: {result['created']} new, {result['updated']} updated, "
+               f"{result['unchanged']} unchanged (batch {result['batch']})")
+
+
+@main.command("export-stations")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_ctx
+def export_stations_cmd(c: Context, file: str) -> None:
+    """导出站点，格式由扩展名决定（.csv .xlsx .geojson .gpkg）/ export stations; format from the extension."""
+    from .stations.export import export_stations
+
+    try:
+        path = export_stations(c.registry.stations(), file)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"已导出 {c.registry.count()} 个站点到 {path} / exported to {path}")
+
+
+@main.command()
+@click.argument("lon", type=float)
+@click.argument("lat", type=float)
+@click.option("--crs", type=CRS_CHOICE, default="wgs84", show_default=True, help="输入点的坐标系")
+@click.option("--k", type=click.IntRange(1, 100), default=5, show_default=True, help="返回几个站点")
+@click.option("--type", "type_", default=None, help="站点类型 / station type, e.g. 司机之家")
+@click.option("--group", default=None, help="劳动者群体 / worker group, e.g. 外卖配送员")
+@click.option("--service", default=None, help="需要的服务 / a service, e.g. 充电")
+@click.option("--open-at", default=None, help="在该时间开放 HH:MM（今天）或 ISO 时间 / open at HH:MM")
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON 列表 / print a JSON list")
+@pass_ctx
+def nearest(c: Context, lon: float, lat: float, crs: str, k: int, type_: str | None, group: str | None,
+            service: str | None, open_at: str | None, as_json: bool) -> None:
+    """最近的站点（大圆距离）/ the k nearest stations by great-circle distance."""
+    import math
+
+    from .stations.nearest import OpenAt, StationIndex, nearest_records
+
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise click.BadParameter("经纬度超出范围 / lon/lat out of range", param_hint="LON LAT")
+    try:
+        when = OpenAt.parse(open_at, tz=c.config["TIMEZONE"]) if open_at else None
+        index = StationIndex(c.registry.stations())
+        result = index.nearest(lon, lat, crs=crs, k=k, type=type_, group=group, service=service,
+                               open_at=when)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    records = nearest_records(result, open_at=when)
+    if as_json:
+        click.echo(json.dumps(records, ensure_ascii=False, indent=1))
+        return
+    if not records:
+        click.echo("没有符合条件的站点 / no matching station")
+        return
+    for i, r in enumerate(records, 1):
+        click.echo(f"{i}. {r['name']}（{r['type']}）{r['distance_m']:.0f} 米 — {r['address']} "
+                   f"[{r['lon']:.6f}, {r['lat']:.6f}] {r['hours'] or ''}")
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="即使已有数据也重新载入样例 / reload even if the home has stations")
+@pass_ctx
+def demo(c: Context, force: bool) -> None:
+    """载入内置广州样例（合成数据）/ load the embedded Guangzhou sample (synthetic) into the home."""
+    from .geodata.sample import load_sample
+
+    info = load_sample(c.registry, c.home, force=force)
+    click.echo(_sample_message(info))
+
+
+def _sample_message(info: dict[str, Any]) -> str:
+    if not info.get("loaded"):
+        return (f"数据目录已有 {info['stations']} 个站点，未载入样例 / the home already has "
+                f"{info['stations']} stations; sample not loaded")
+    return (f"已载入广州样例：{info['stations']} 个站点，{info['hotspots']} 个热点 → {info['hotspots_file']} / "
+            f"loaded the Guangzhou sample: {info['stations']} stations, {info['hotspots']} hotspots")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="监听地址 / address to listen on")
+@click.option("--port", type=int, default=5000, show_default=True, help="端口 / port")
+@click.option("--debug", is_flag=True, help="Flask 调试模式 / debug mode (development only)")
+@pass_ctx
+def serve(c: Context, host: str, port: int, debug: bool) -> None:
+    """启动网页服务（空数据目录自动载入广州样例）/ serve the web app (loads the sample on an empty home)."""
+    from .app import create_app
+    from .geodata.sample import load_sample
+
+    if c.registry.count() == 0:
+        click.echo(_sample_message(load_sample(c.registry, c.home)))
+    app = create_app({"HOME": str(c.home)})
+    click.echo(f"驿站通已启动 / serving on http://{host}:{port}/  (Ctrl+C 退出 / to quit)")
+    app.run(host=host, port=port, debug=debug, use_reloader=False)
+
+
+@main.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "planner", "district"]), required=True,
+              help="角色：管理员 / 规划人员 / 区工会")
+@click.option("--adcode", default="", help="区工会绑定的 6 位行政区划代码 / district adcode (district role)")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="密码（省略则提示输入）/ password (prompted when omitted)")
+@pass_ctx
+def create_user(c: Context, username: str, role: str, adcode: str, password: str) -> None:
+    """创建账号 / create an account (admin, planner, or district union bound to an adcode)."""
+    from .stations import RegistryError
+
+    try:
+        uid = c.registry.create_user(username, password, role, adcode=adcode)
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"已创建用户 {username}（{role}）/ created user {username} (id {uid})")
+
+
+@main.command("history")
+@click.option("--station", default=None, help="只看某站点 / one station's history")
+@click.option("--limit", type=int, default=20, show_default=True)
+@pass_ctx
+def history(c: Context, station: str | None, limit: int) -> None:
+    """变更历史（谁、何时、改了什么）/ the change history: who, when, what."""
+    frame = c.registry.history(station, limit=limit)
+    if frame.empty:
+        click.echo("没有历史记录 / no history")
+        return
+    for row in frame.itertuples(index=False):
+        click.echo(f"#{row.id} {row.at:%Y-%m-%d %H:%M:%S} {row.user or '-'} {row.action} {row.station_id} "
+                   f"{row.note}")
+
+
+@main.command("undo")
+@click.argument("history_id", type=int)
+@click.option("--user", default="cli", show_default=True)
+@pass_ctx
+def undo(c: Context, history_id: int, user: str) -> None:
+    """撤销一条历史变更 / undo one recorded change."""
+    from .stations import RegistryError
+
+    try:
+        action = c.registry.undo(history_id, user=user)
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"已撤销 #{history_id}（{action}）/ undone")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

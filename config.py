@@ -1,0 +1,77 @@
+"""Configuration in one place: defaults -> ``<home>/config.py`` -> ``YIZHAN_*`` environment variables.
+
+The home folder (``--home`` or ``YIZHAN_HOME``, default ``./instance``) holds the registry
+database, imported data, caches and the Flask instance configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+from pathlib import Path
+from typing import Any
+
+#: Every setting with its default.  Names are upper-case so that Flask's ``app.config`` can take
+#: them as they are.
+DEFAULTS: dict[str, Any] = {
+    # storage
+    "DATABASE_URL": None,            # None -> sqlite:///<home>/yizhan.sqlite (WAL)
+    # import validation
+    "DUPLICATE_RADIUS_M": 5.0,       # two stations closer than this are "the same station twice"
+    "DISTRICT_TOLERANCE_M": 2000.0,  # a station may lie this far outside its stated district
+    "MAINLAND_BUFFER_M": 3000.0,     # coastal tolerance of the mainland-China outline
+    "MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
+    # nearest lookup
+    "NEAREST_K": 5,
+    "TIMEZONE": "Asia/Shanghai",
+    # coverage thresholds per worker group, metres (used by the coverage engine)
+    "THRESHOLDS_M": {
+        "外卖配送员": 1000.0,
+        "快递员": 1000.0,
+        "网约车司机": 3000.0,
+        "货车司机": 30000.0,
+        "其他户外劳动者": 1000.0,
+    },
+    "DEFAULT_THRESHOLD_M": 1000.0,
+    # web
+    "TILES": "none",                 # none | osm | amap | tianditu
+    "TIANDITU_KEY": "",
+    "SECRET_KEY": None,              # generated into <home>/secret_key if missing
+}
+
+ENV_PREFIX = "YIZHAN_"
+
+
+def default_home() -> Path:
+    """The home folder: ``$YIZHAN_HOME`` or ``./instance``."""
+    return Path(os.environ.get("YIZHAN_HOME") or "instance").resolve()
+
+
+def _coerce(raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return type(default)(raw)
+    if isinstance(default, (dict, list)):
+        return json.loads(raw)
+    return raw
+
+
+def load_config(home: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
+    """Settings for a home folder: defaults, then ``<home>/config.py``, then ``YIZHAN_*`` env, then overrides."""
+    home_path = Path(home).resolve() if home else default_home()
+    config: dict[str, Any] = {k: (v.copy() if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
+    file = home_path / "config.py"
+    if file.is_file():
+        values = runpy.run_path(str(file))
+        config.update({k: v for k, v in values.items() if k.isupper()})
+    for key, default in DEFAULTS.items():
+        raw = os.environ.get(ENV_PREFIX + key)
+        if raw is not None and raw != "":
+            config[key] = _coerce(raw, default if default is not None else "")
+    config.update({k: v for k, v in overrides.items() if v is not None})
+    config["HOME"] = str(home_path)
+    if not config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = f"sqlite:///{home_path / 'yizhan.sqlite'}"
+    return config

@@ -1,0 +1,268 @@
+"""The station model: vocabularies (types, worker groups, hosts, services, status) and columns.
+
+A station registry frame (pandas DataFrame) has the columns in :data:`COLUMNS`; list-valued
+fields (``groups``, ``services``) are stored as strings joined with ``、`` in canonical order so the
+frame exports to CSV/XLSX unchanged.  Coordinates ``lon``/``lat`` are WGS-84 degrees; the values
+as given by the user are kept in ``orig_lon``/``orig_lat`` with their system in ``orig_crs``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+SEP = "、"
+
+# -- station types ---------------------------------------------------------------------------
+STATION_TYPES: tuple[str, ...] = (
+    "工会爱心驿站",
+    "司机之家",
+    "快递员之家",
+    "网约送餐员之家",
+    "职工服务中心",
+    "户外劳动者服务站点",
+)
+#: English labels, for the bilingual interface and reports.
+STATION_TYPES_EN: dict[str, str] = {
+    "工会爱心驿站": "union love station",
+    "司机之家": "drivers' home",
+    "快递员之家": "couriers' home",
+    "网约送餐员之家": "delivery riders' home",
+    "职工服务中心": "workers' service centre (union, station and home in one)",
+    "户外劳动者服务站点": "outdoor workers' service point",
+}
+_TYPE_ALIASES: dict[str, str] = {
+    "爱心驿站": "工会爱心驿站",
+    "工会驿站": "工会爱心驿站",
+    "工会户外劳动者爱心驿站": "工会爱心驿站",
+    "户外劳动者爱心驿站": "工会爱心驿站",
+    "工会户外劳动者服务站点": "工会爱心驿站",
+    "unionlovestation": "工会爱心驿站",
+    "lovestation": "工会爱心驿站",
+    "货车司机之家": "司机之家",
+    "卡车司机之家": "司机之家",
+    "driverhome": "司机之家",
+    "drivershome": "司机之家",
+    "快递员驿站": "快递员之家",
+    "快递小哥之家": "快递员之家",
+    "快递小哥驿站": "快递员之家",
+    "courierhome": "快递员之家",
+    "couriershome": "快递员之家",
+    "送餐员之家": "网约送餐员之家",
+    "外卖骑手之家": "网约送餐员之家",
+    "骑手之家": "网约送餐员之家",
+    "网约配送员之家": "网约送餐员之家",
+    "riderhome": "网约送餐员之家",
+    "ridershome": "网约送餐员之家",
+    "职工服务中心会站家一体": "职工服务中心",
+    "会站家一体": "职工服务中心",
+    "会站家一体职工服务中心": "职工服务中心",
+    "servicecentre": "职工服务中心",
+    "servicecenter": "职工服务中心",
+    "户外劳动者服务站": "户外劳动者服务站点",
+    "户外劳动者驿站": "户外劳动者服务站点",
+    "户外劳动者服务驿站": "户外劳动者服务站点",
+    "红色蒲公英驿站": "户外劳动者服务站点",
+    "暖蜂驿站": "户外劳动者服务站点",
+    "outdoorworkerservicepoint": "户外劳动者服务站点",
+}
+
+# -- worker groups -----------------------------------------------------------------------------
+GROUPS: tuple[str, ...] = ("外卖配送员", "快递员", "网约车司机", "货车司机", "其他户外劳动者")
+GROUPS_EN: dict[str, str] = {
+    "外卖配送员": "delivery riders",
+    "快递员": "couriers",
+    "网约车司机": "ride-hailing drivers",
+    "货车司机": "truck drivers",
+    "其他户外劳动者": "other outdoor workers",
+}
+_GROUP_ALIASES: dict[str, str] = {
+    "外卖骑手": "外卖配送员", "骑手": "外卖配送员", "送餐员": "外卖配送员", "网约配送员": "外卖配送员",
+    "网约送餐员": "外卖配送员", "外卖员": "外卖配送员", "rider": "外卖配送员", "riders": "外卖配送员",
+    "delivery": "外卖配送员", "deliveryriders": "外卖配送员",
+    "快递小哥": "快递员", "快递": "快递员", "courier": "快递员", "couriers": "快递员",
+    "网约车驾驶员": "网约车司机", "网约车": "网约车司机", "ridehailing": "网约车司机",
+    "ride-hailing": "网约车司机", "ridehailingdrivers": "网约车司机",
+    "卡车司机": "货车司机", "货车": "货车司机", "truck": "货车司机", "truckdrivers": "货车司机",
+    "户外劳动者": "其他户外劳动者", "其他": "其他户外劳动者", "环卫工人": "其他户外劳动者",
+    "other": "其他户外劳动者", "others": "其他户外劳动者",
+}
+#: Worker groups a station type serves when the input does not say.
+DEFAULT_GROUPS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "工会爱心驿站": GROUPS,
+    "司机之家": ("网约车司机", "货车司机"),
+    "快递员之家": ("快递员",),
+    "网约送餐员之家": ("外卖配送员",),
+    "职工服务中心": GROUPS,
+    "户外劳动者服务站点": GROUPS,
+}
+
+# -- hosts (the social resource a station is built on) ----------------------------------------
+HOSTS: tuple[str, ...] = ("党群服务中心", "商超", "银行网点", "快递分拣站点", "加油站", "物流园区",
+                          "通信营业厅", "工会阵地", "其他")
+_HOST_ALIASES: dict[str, str] = {
+    "党群服务站": "党群服务中心", "党群中心": "党群服务中心", "社区党群服务中心": "党群服务中心",
+    "超市": "商超", "商场": "商超", "便利店": "商超", "supermarket": "商超",
+    "银行": "银行网点", "支行": "银行网点", "bank": "银行网点",
+    "快递网点": "快递分拣站点", "快递分拣中心": "快递分拣站点", "分拣站": "快递分拣站点",
+    "快递站": "快递分拣站点", "菜鸟驿站": "快递分拣站点",
+    "加油站点": "加油站", "fuel": "加油站", "petrolstation": "加油站",
+    "物流园": "物流园区", "货运站": "物流园区", "logisticspark": "物流园区",
+    "营业厅": "通信营业厅", "电信营业厅": "通信营业厅", "移动营业厅": "通信营业厅",
+    "工人文化宫": "工会阵地", "职工之家": "工会阵地",
+    "other": "其他",
+}
+
+# -- services ------------------------------------------------------------------------------------
+SERVICES: tuple[str, ...] = ("饮水", "热饭", "充电", "卫生间", "休息座椅", "空调", "药箱", "停车",
+                             "淋浴", "洗衣", "无线网络", "图书", "维修工具")
+_SERVICE_ALIASES: dict[str, str] = {
+    "喝水": "饮水", "饮用水": "饮水", "热水": "饮水", "water": "饮水",
+    "微波炉": "热饭", "热饭/微波炉": "热饭", "加热": "热饭", "微波炉热饭": "热饭", "microwave": "热饭",
+    "手机充电": "充电", "电动车充电": "充电", "charging": "充电",
+    "厕所": "卫生间", "如厕": "卫生间", "洗手间": "卫生间", "toilet": "卫生间",
+    "休息": "休息座椅", "座椅": "休息座椅", "歇脚": "休息座椅", "seats": "休息座椅", "rest": "休息座椅",
+    "冷气": "空调", "纳凉": "空调", "避暑": "空调", "aircon": "空调",
+    "医药箱": "药箱", "应急药箱": "药箱", "药品": "药箱", "firstaid": "药箱",
+    "停车位": "停车", "parking": "停车",
+    "洗澡": "淋浴", "shower": "淋浴",
+    "洗衣机": "洗衣", "laundry": "洗衣",
+    "wifi": "无线网络", "无线上网": "无线网络", "上网": "无线网络",
+    "书报": "图书", "职工书屋": "图书", "阅读": "图书",
+    "打气": "维修工具", "维修": "维修工具", "工具": "维修工具",
+}
+
+STATUSES: tuple[str, ...] = ("在运营", "筹建中", "停用")
+_STATUS_ALIASES: dict[str, str] = {
+    "运营": "在运营", "运营中": "在运营", "正常": "在运营", "开放": "在运营", "active": "在运营",
+    "open": "在运营", "in service": "在运营", "inservice": "在运营",
+    "建设中": "筹建中", "筹建": "筹建中", "planned": "筹建中", "planning": "筹建中",
+    "关闭": "停用", "暂停": "停用", "已关闭": "停用", "closed": "停用", "inactive": "停用",
+}
+
+#: Canonical columns of a registry frame, in order.
+COLUMNS: tuple[str, ...] = (
+    "id", "name", "type", "groups", "address", "adcode", "host", "services", "hours", "capacity",
+    "phone", "status", "source", "updated_at", "lon", "lat", "orig_lon", "orig_lat", "orig_crs",
+)
+
+_SPLIT_RE = re.compile(r"[、,，;；/|\s]+")
+_KEY_RE = re.compile(r"[\s_\-—()（）\"'“”‘’·.]+")
+
+
+def _key(text: str) -> str:
+    return _KEY_RE.sub("", str(text)).lower()
+
+
+def _lookup(text: str, canonical: Iterable[str], aliases: dict[str, str]) -> str | None:
+    value = str(text).strip()
+    if value in canonical:
+        return value
+    key = _key(value)
+    for name in canonical:
+        if _key(name) == key:
+            return name
+    return aliases.get(key) or aliases.get(value)
+
+
+def normalize_type(text: str) -> str | None:
+    """Canonical station type for a user spelling, or None when unknown."""
+    return _lookup(text, STATION_TYPES, {_key(k): v for k, v in _TYPE_ALIASES.items()})
+
+
+def normalize_status(text: str) -> str | None:
+    """Canonical status (在运营/筹建中/停用) for a user spelling; empty -> 在运营; None if unknown."""
+    if not str(text).strip():
+        return "在运营"
+    return _lookup(text, STATUSES, {_key(k): v for k, v in _STATUS_ALIASES.items()})
+
+
+def normalize_host(text: str) -> str:
+    """Canonical host category when recognised, else the text as given (hosts are open-ended)."""
+    value = str(text).strip()
+    if not value:
+        return ""
+    found = _lookup(value, HOSTS, {_key(k): v for k, v in _HOST_ALIASES.items()})
+    return found or value
+
+
+def _normalize_list(text: str, canonical: tuple[str, ...], aliases: dict[str, str],
+                    keep_unknown: bool) -> tuple[str, list[str]]:
+    parts = [p for p in _SPLIT_RE.split(str(text).strip()) if p]
+    found: set[str] = set()
+    unknown: list[str] = []
+    alias_keys = {_key(k): v for k, v in aliases.items()}
+    for part in parts:
+        name = _lookup(part, canonical, alias_keys)
+        if name:
+            found.add(name)
+        else:
+            unknown.append(part)
+    ordered = [c for c in canonical if c in found]
+    if keep_unknown:
+        ordered += [u for u in dict.fromkeys(unknown)]
+    return SEP.join(ordered), unknown
+
+
+def normalize_groups(text: str) -> tuple[str, list[str]]:
+    """Canonical ``、``-joined worker groups, and the parts that were not recognised."""
+    return _normalize_list(text, GROUPS, _GROUP_ALIASES, keep_unknown=False)
+
+
+def normalize_services(text: str) -> str:
+    """Canonical ``、``-joined services; unrecognised services are kept after the known ones."""
+    return _normalize_list(text, SERVICES, _SERVICE_ALIASES, keep_unknown=True)[0]
+
+
+def split_list(value: object) -> list[str]:
+    """Split a ``、``-joined field into its items (empty list for empty/NaN)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    return [p for p in str(value).split(SEP) if p]
+
+
+def serves_mask(groups: pd.Series, group: str) -> np.ndarray:
+    """Vectorised: True where a ``groups`` field contains ``group`` (canonical or alias)."""
+    canonical = _lookup(group, GROUPS, {_key(k): v for k, v in _GROUP_ALIASES.items()})
+    if canonical is None:
+        raise ValueError(f"未知劳动者群体 {group!r} / unknown worker group {group!r}; "
+                         f"expected one of {', '.join(GROUPS)}")
+    padded = SEP + groups.fillna("").astype(str) + SEP
+    return padded.str.contains(SEP + canonical + SEP, regex=False).to_numpy()
+
+
+def has_service_mask(services: pd.Series, service: str) -> np.ndarray:
+    """Vectorised: True where a ``services`` field contains ``service`` (canonical or alias)."""
+    canonical = normalize_services(service) or str(service).strip()
+    padded = SEP + services.fillna("").astype(str) + SEP
+    return padded.str.contains(SEP + canonical + SEP, regex=False).to_numpy()
+
+
+def canonical_group(text: str) -> str:
+    """Canonical worker group for a user spelling; raises ValueError (bilingual) when unknown."""
+    found = _lookup(text, GROUPS, {_key(k): v for k, v in _GROUP_ALIASES.items()})
+    if found is None:
+        raise ValueError(f"未知劳动者群体 {text!r}，可选：{'、'.join(GROUPS)} / unknown worker group "
+                         f"{text!r}")
+    return found
+
+
+def canonical_type(text: str) -> str:
+    """Canonical station type for a user spelling; raises ValueError (bilingual) when unknown."""
+    found = normalize_type(text)
+    if found is None:
+        raise ValueError(f"未知站点类型 {text!r}，可选：{'、'.join(STATION_TYPES)} / unknown station "
+                         f"type {text!r}")
+    return found
+
+
+def empty_frame() -> pd.DataFrame:
+    """An empty registry frame with the canonical columns and dtypes."""
+    frame = pd.DataFrame({c: pd.Series(dtype="object") for c in COLUMNS})
+    for c in ("lon", "lat", "orig_lon", "orig_lat"):
+        frame[c] = frame[c].astype("float64")
+    frame["capacity"] = frame["capacity"].astype("Int64")
+    return frame

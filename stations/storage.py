@@ -1,0 +1,330 @@
+"""Registry storage: SQLAlchemy 2 over SQLite (WAL) by default, any SQLAlchemy URL otherwise.
+
+Tables: ``stations`` (current state), ``station_history`` (every change with who and when, the
+row before and after, so a change can be shown and undone), ``users`` (admin / planner /
+district union bound to one adcode, with hashed passwords).  Every write is one transaction:
+an import either writes all its rows and their history or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (DateTime, Float, ForeignKey, Integer, String, Text, create_engine, delete, event,
+                        func, insert, select, update)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import model
+from ._errors import RegistryError
+
+log = logging.getLogger(__name__)
+
+ROLES: tuple[str, ...] = ("admin", "planner", "district")
+ROLE_NAMES: dict[str, str] = {"admin": "管理员", "planner": "规划人员", "district": "区工会"}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class StationRow(Base):
+    __tablename__ = "stations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    groups: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(500), default="")
+    adcode: Mapped[str] = mapped_column(String(12), default="", index=True)
+    host: Mapped[str] = mapped_column(String(100), default="")
+    services: Mapped[str] = mapped_column(String(500), default="")
+    hours: Mapped[str] = mapped_column(String(300), default="")
+    capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    phone: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(16), default="在运营", index=True)
+    source: Mapped[str] = mapped_column(String(500), default="")
+    updated_at: Mapped[str] = mapped_column(String(32), default="")
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    orig_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    orig_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    orig_crs: Mapped[str] = mapped_column(String(8), default="wgs84")
+
+
+class HistoryRow(Base):
+    __tablename__ = "station_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))            # create | update | delete | undo
+    before: Mapped[str | None] = mapped_column(Text, nullable=True)   # JSON of the row, or None
+    after: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(DateTime, default=lambda: datetime.now(timezone.utc))
+    batch: Mapped[str] = mapped_column(String(40), default="", index=True)
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    adcode: Mapped[str] = mapped_column(String(12), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=lambda: datetime.now(timezone.utc))
+    active: Mapped[int] = mapped_column(Integer, default=1)
+
+
+_FIELDS = [c for c in model.COLUMNS]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _clean(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    return value
+
+
+def _row_dict(obj: StationRow) -> dict[str, Any]:
+    return {c: getattr(obj, c) for c in _FIELDS}
+
+
+def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True when a re-imported row changes anything but its ``updated_at`` stamp."""
+    return any(old.get(k) != v for k, v in new.items() if k != "updated_at")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite files get WAL journal mode, foreign keys and a busy timeout."""
+    is_sqlite = url.startswith("sqlite")
+    engine = create_engine(url, future=True,
+                           connect_args={"timeout": 30, "check_same_thread": False} if is_sqlite else {})
+    if is_sqlite:
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    return engine
+
+
+class Registry:
+    """The station registry: stations, their history and the users, in one database.
+
+    >>> reg = Registry("sqlite:///instance/yizhan.sqlite")   # doctest: +SKIP
+    >>> reg.stations()                                        # a DataFrame with model.COLUMNS
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        Base.metadata.create_all(self.engine)
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self._version: int | None = None
+
+    # -- reading -----------------------------------------------------------------------------
+    def stations(self, *, status: str | None = None) -> pd.DataFrame:
+        """All stations as a registry frame (optionally only one status), ordered by id."""
+        stmt = select(*[getattr(StationRow, c) for c in _FIELDS]).order_by(StationRow.id)
+        if status:
+            stmt = stmt.where(StationRow.status == status)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        if not rows:
+            return model.empty_frame()
+        frame = pd.DataFrame(rows, columns=_FIELDS)
+        frame["capacity"] = frame["capacity"].astype("Int64")
+        for c in ("lon", "lat", "orig_lon", "orig_lat"):
+            frame[c] = frame[c].astype("float64")
+        return frame
+
+    def count(self) -> int:
+        """Number of stations."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(StationRow)).scalar_one())
+
+    def get(self, station_id: str) -> dict[str, Any] | None:
+        """One station as a dict, or None."""
+        with self.Session() as s:
+            obj = s.get(StationRow, station_id)
+            return _row_dict(obj) if obj else None
+
+    def version(self) -> int:
+        """A number that changes whenever the stations change (the last history id)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(HistoryRow.id), 0))).scalar_one())
+
+    # -- writing -----------------------------------------------------------------------------
+    def import_frame(self, frame: pd.DataFrame, *, user: str = "", note: str = "",
+                     default_source: str = "") -> dict[str, Any]:
+        """Write a validated registry frame in one transaction: new ids are created, existing ids
+        updated; every change gets a history row sharing one batch id.  Returns counts and batch.
+
+        Empty ``source`` cells become ``default_source`` for new stations and keep the recorded
+        source of stations already registered."""
+        batch = uuid.uuid4().hex
+        records = [{c: _clean(v) for c, v in zip(_FIELDS, row)}
+                   for row in frame[_FIELDS].itertuples(index=False, name=None)]
+        at = _now()
+        with self.Session.begin() as s:
+            ids = [r["id"] for r in records]
+            existing: dict[str, dict[str, Any]] = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                for obj in s.scalars(select(StationRow).where(StationRow.id.in_(chunk))):
+                    existing[obj.id] = _row_dict(obj)
+            for r in records:
+                if not r.get("source"):
+                    r["source"] = existing[r["id"]]["source"] if r["id"] in existing else default_source
+            new = [r for r in records if r["id"] not in existing]
+            changed = [r for r in records if r["id"] in existing and _differs(existing[r["id"]], r)]
+            if new:
+                s.execute(insert(StationRow), new)
+            for r in changed:
+                s.execute(update(StationRow).where(StationRow.id == r["id"]).values(**r))
+            history = [{"station_id": r["id"], "action": "create", "before": None,
+                        "after": json.dumps(r, ensure_ascii=False), "user": user, "at": at,
+                        "batch": batch, "note": note} for r in new]
+            history += [{"station_id": r["id"], "action": "update",
+                         "before": json.dumps(existing[r["id"]], ensure_ascii=False),
+                         "after": json.dumps(r, ensure_ascii=False), "user": user, "at": at,
+                         "batch": batch, "note": note} for r in changed]
+            if history:
+                s.execute(insert(HistoryRow), history)
+        log.info("imported %d new and %d changed stations (batch %s)", len(new), len(changed), batch)
+        return {"created": len(new), "updated": len(changed),
+                "unchanged": len(records) - len(new) - len(changed), "batch": batch}
+
+    def update_station(self, station_id: str, changes: dict[str, Any], *, user: str = "",
+                       note: str = "") -> dict[str, Any]:
+        """Change fields of one station (already validated values); returns the new row."""
+        unknown = set(changes) - set(_FIELDS) - {"id"}
+        if unknown:
+            raise RegistryError(f"未知字段 / unknown fields: {', '.join(sorted(unknown))}")
+        with self.Session.begin() as s:
+            obj = s.get(StationRow, station_id)
+            if obj is None:
+                raise RegistryError(f"站点不存在 / no such station: {station_id}")
+            before = _row_dict(obj)
+            for k, v in changes.items():
+                setattr(obj, k, _clean(v))
+            after = _row_dict(obj)
+            s.add(HistoryRow(station_id=station_id, action="update",
+                             before=json.dumps(before, ensure_ascii=False),
+                             after=json.dumps(after, ensure_ascii=False), user=user, at=_now(), note=note))
+        return after
+
+    def delete_station(self, station_id: str, *, user: str = "", note: str = "") -> None:
+        """Delete one station (kept in history, so it can be restored with :meth:`undo`)."""
+        with self.Session.begin() as s:
+            obj = s.get(StationRow, station_id)
+            if obj is None:
+                raise RegistryError(f"站点不存在 / no such station: {station_id}")
+            before = _row_dict(obj)
+            s.delete(obj)
+            s.add(HistoryRow(station_id=station_id, action="delete",
+                             before=json.dumps(before, ensure_ascii=False), after=None, user=user,
+                             at=_now(), note=note))
+
+    def history(self, station_id: str | None = None, *, limit: int = 200) -> pd.DataFrame:
+        """History rows, newest first (optionally of one station)."""
+        stmt = select(HistoryRow.id, HistoryRow.station_id, HistoryRow.action, HistoryRow.user,
+                      HistoryRow.at, HistoryRow.batch, HistoryRow.note, HistoryRow.before,
+                      HistoryRow.after).order_by(HistoryRow.id.desc()).limit(limit)
+        if station_id:
+            stmt = stmt.where(HistoryRow.station_id == station_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return pd.DataFrame(rows, columns=["id", "station_id", "action", "user", "at", "batch", "note",
+                                           "before", "after"])
+
+    def undo(self, history_id: int, *, user: str = "") -> str:
+        """Revert one recorded change (restores the row as it was before it); returns the action."""
+        with self.Session.begin() as s:
+            h = s.get(HistoryRow, history_id)
+            if h is None:
+                raise RegistryError(f"历史记录不存在 / no such history entry: {history_id}")
+            obj = s.get(StationRow, h.station_id)
+            current = _row_dict(obj) if obj else None
+            if h.before is None:          # undo a create
+                if obj is not None:
+                    s.delete(obj)
+            else:
+                values = json.loads(h.before)
+                if obj is None:
+                    s.execute(insert(StationRow), [values])
+                else:
+                    for k, v in values.items():
+                        setattr(obj, k, v)
+            s.add(HistoryRow(station_id=h.station_id, action="undo",
+                             before=json.dumps(current, ensure_ascii=False) if current else None,
+                             after=h.before, user=user, at=_now(), note=f"undo #{history_id}"))
+        return h.action
+
+    def clear_stations(self, *, user: str = "") -> int:
+        """Delete every station (each recorded in history); returns how many."""
+        frame = self.stations()
+        with self.Session.begin() as s:
+            s.execute(delete(StationRow))
+            at = _now()
+            rows = [{"station_id": r["id"], "action": "delete",
+                     "before": json.dumps({c: _clean(r[c]) for c in _FIELDS}, ensure_ascii=False),
+                     "after": None, "user": user, "at": at, "batch": "", "note": "clear"}
+                    for _, r in frame.iterrows()]
+            if rows:
+                s.execute(insert(HistoryRow), rows)
+        return len(frame)
+
+    # -- users -------------------------------------------------------------------------------
+    def create_user(self, username: str, password: str, role: str, *, adcode: str = "") -> int:
+        """Create an account; ``role`` is admin, planner or district (district needs an adcode)."""
+        if role not in ROLES:
+            raise RegistryError(f"未知角色 {role!r}，可选 admin、planner、district / unknown role {role!r}")
+        if role == "district" and not (adcode and adcode.isdigit() and len(adcode) == 6):
+            raise RegistryError("区工会账号必须绑定 6 位行政区划代码 / a district account needs a 6-digit adcode")
+        if not username or len(username) > 64:
+            raise RegistryError("用户名为空或过长 / username empty or too long")
+        if len(password) < 8:
+            raise RegistryError("密码至少 8 位 / password must have at least 8 characters")
+        with self.Session.begin() as s:
+            if s.scalar(select(UserRow).where(UserRow.username == username)):
+                raise RegistryError(f"用户已存在 / user exists: {username}")
+            row = UserRow(username=username, password_hash=generate_password_hash(password), role=role,
+                          adcode=adcode if role == "district" else "")
+            s.add(row)
+            s.flush()
+            return int(row.id)
+
+    def check_user(self, username: str, password: str) -> dict[str, Any] | None:
+        """The user's record when the password is right, else None."""
+        with self.Session() as s:
+            row = s.scalar(select(UserRow).where(UserRow.username == username, UserRow.active == 1))
+            if row is None or not check_password_hash(row.password_hash, password):
+                return None
+            return {"id": row.id, "username": row.username, "role": row.role, "adcode": row.adcode}
+
+    def users(self) -> pd.DataFrame:
+        """Accounts (without password hashes)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(UserRow.id, UserRow.username, UserRow.role, UserRow.adcode,
+                                       UserRow.created_at, UserRow.active).order_by(UserRow.id)).all()
+        return pd.DataFrame(rows, columns=["id", "username", "role", "adcode", "created_at", "active"])

@@ -1,0 +1,70 @@
+"""Flask app: pages and JSON API, including every API error path (4xx, never 500)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import STATION_ROWS, write_csv
+
+from yizhan.app import create_app
+from yizhan.stations import import_stations_file
+
+
+@pytest.fixture
+def app(home: Path, tmp_path: Path):
+    app = create_app({"HOME": str(home), "TESTING": True})
+    reg = app.extensions["yizhan"]["registry"]
+    import_stations_file(reg, write_csv(tmp_path / "s.csv", STATION_ROWS))
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def test_index_page_uses_only_local_assets(client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "驿站通" in html
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
+    for asset in ("/static/vendor/leaflet/leaflet.js", "/static/vendor/leaflet/leaflet.css", "/static/stations_map.js"):
+        assert asset in html
+        assert client.get(asset).status_code == 200
+
+
+def test_api_stations_geojson(client) -> None:
+    fc = client.get("/api/stations").get_json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 3
+    only = client.get("/api/stations?type=司机之家").get_json()
+    assert [f["id"] for f in only["features"]] == ["T3"]
+
+
+def test_api_nearest_matches_cli_shape(client) -> None:
+    got = client.get("/api/nearest?lon=113.324&lat=23.137&k=2").get_json()
+    assert [r["id"] for r in got] == ["T1", "T2"]
+    assert {"id", "name", "type", "lon", "lat", "distance_m"} <= set(got[0])
+
+
+@pytest.mark.parametrize("query,field", [
+    ("lat=23.1", "lon"), ("lon=abc&lat=23.1", "lon"), ("lon=nan&lat=23.1", "lon"), ("lon=inf&lat=23.1", "lon"),
+    ("lon=113&lat=91", "lat"), ("lon=113&lat=23&crs=utm", "crs"), ("lon=113&lat=23&k=0", "k"),
+    ("lon=113&lat=23&k=1000", "k"), ("lon=113&lat=23&k=-1", "k"), ("lon=113&lat=23&open_at=25:00", "open_at"),
+    ("lon=113&lat=23&group=宇航员", "group"), ("lon=113&lat=23&type=火箭站", "type"),
+    ("lon=113&lat=23&foo=1", "foo"),
+])
+def test_api_nearest_bad_input_is_400(client, query: str, field: str) -> None:
+    resp = client.get("/api/nearest?" + query)
+    assert resp.status_code == 400
+    err = resp.get_json()["error"]
+    assert err["field"] == field and err["zh"] and err["en"]
+
+
+def test_api_unknown_route_and_method(client) -> None:
+    assert client.get("/api/nope").status_code == 404
+    assert client.get("/api/nope").get_json()["error"]["status"] == 404
+    assert client.post("/api/nearest?lon=1&lat=2").status_code == 405
+    assert client.get("/api/stations?colour=red").status_code == 400
+    assert client.get("/api/health").get_json()["stations"] == 3

@@ -1,0 +1,95 @@
+"""The yizhan command line: every subcommand's --help, import/export/nearest contracts, demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import STATION_ROWS, write_csv
+
+from yizhan.cli import main
+
+
+@pytest.fixture
+def run(home: Path):
+    runner = CliRunner()
+
+    def _run(*args: str, input: str | None = None):
+        return runner.invoke(main, ["--home", str(home), *args], input=input, catch_exceptions=False)
+
+    return _run
+
+
+def test_help_on_every_subcommand(run) -> None:
+    top = run("--help")
+    assert top.exit_code == 0
+    for name in main.commands:
+        result = run(name, "--help")
+        assert result.exit_code == 0, name
+        assert "Usage" in result.output
+
+
+def test_import_exact_contents_and_nearest_json(run, tmp_path: Path) -> None:
+    result = run("import-stations", str(write_csv(tmp_path / "s.csv", STATION_ROWS)))
+    assert result.exit_code == 0, result.output
+    out = run("nearest", "113.3240", "23.1370", "--k", "2", "--json")
+    assert out.exit_code == 0
+    records = json.loads(out.output)
+    assert [r["id"] for r in records] == ["T1", "T2"]
+    assert {"id", "name", "type", "lon", "lat", "distance_m"} <= set(records[0])
+    assert records[0]["distance_m"] < 100 < records[1]["distance_m"]
+    # the registry holds exactly the imported stations (the sample is never added by import)
+    exp = tmp_path / "all.geojson"
+    assert run("export-stations", str(exp)).exit_code == 0
+    assert len(json.loads(exp.read_text(encoding="utf-8"))["features"]) == 3
+
+
+def test_nearest_filters_and_crs(run, tmp_path: Path) -> None:
+    run("import-stations", str(write_csv(tmp_path / "s.csv", STATION_ROWS)))
+    out = json.loads(run("nearest", "113.3240", "23.1370", "--type", "司机之家", "--json").output)
+    assert [r["id"] for r in out] == ["T3"]
+    out = json.loads(run("nearest", "113.3240", "23.1370", "--group", "快递员", "--json").output)
+    assert [r["id"] for r in out] == ["T1", "T2"]  # love station (serves all) and couriers' home, not T3
+    out = json.loads(run("nearest", "113.3240", "23.1370", "--open-at", "23:00", "--json").output)
+    assert "T1" not in [r["id"] for r in out]  # T1 closes at 20:00
+    from yizhan.stations.crs import wgs84_to_bd09
+
+    blon, blat = wgs84_to_bd09(113.3245, 23.1375)
+    out = json.loads(run("nearest", f"{float(blon):.8f}", f"{float(blat):.8f}", "--crs", "bd09", "--json").output)
+    assert out[0]["id"] == "T1" and out[0]["distance_m"] < 1
+
+
+def test_import_rejection_exit_code_and_report(run, tmp_path: Path) -> None:
+    bad = write_csv(tmp_path / "bad.csv", STATION_ROWS + ["X,海上站,工会爱心驿站,,,,,,,114.5,21.3"])
+    result = run("import-stations", str(bad))
+    assert result.exit_code != 0
+    assert "第 5 行" in result.stderr and "row 5" in result.stderr
+    assert "第 5 行" not in result.stdout
+    out = run("export-stations", str(tmp_path / "e.csv"))
+    assert out.exit_code == 0
+    assert (tmp_path / "e.csv").read_text(encoding="utf-8-sig").count("\n") == 1  # header only: nothing written
+
+
+def test_bad_nearest_input_is_a_usage_error(run) -> None:
+    assert run("nearest", "nan", "23.1").exit_code != 0
+    assert run("nearest", "113.3", "95").exit_code != 0
+    assert run("nearest", "113.3", "23.1", "--open-at", "25:99").exit_code != 0
+
+
+def test_demo_loads_sample_once(run, home: Path) -> None:
+    first = run("demo")
+    assert first.exit_code == 0, first.output
+    assert (home / "sample" / "hotspots.csv").is_file()
+    second = run("demo")
+    assert "未载入" in second.output
+
+
+def test_create_user(run) -> None:
+    ok = run("create-user", "gz-admin", "--role", "admin", "--password", "a-long-password")
+    assert ok.exit_code == 0
+    dup = run("create-user", "gz-admin", "--role", "admin", "--password", "a-long-password")
+    assert dup.exit_code != 0
+    bad = run("create-user", "d1", "--role", "district", "--password", "a-long-password")
+    assert bad.exit_code != 0
