@@ -176,6 +176,124 @@ def serve(c: Context, host: str, port: int, debug: bool) -> None:
     app.run(host=host, port=port, debug=debug, use_reloader=False)
 
 
+@main.command()
+@click.option("--hotspots", "hotspots_file", required=True, type=click.Path(dir_okay=False),
+              help="热点文件（CSV/Parquet/GeoJSON：lon,lat[,weight,time,group] 或 h3,weight）/ hotspot file")
+@click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True, help="热点坐标系 / hotspot CRS")
+@click.option("--res", type=click.IntRange(7, 11), default=9, show_default=True, help="H3 分辨率 / H3 resolution")
+@click.option("--metric", type=click.Choice(["great-circle", "grid", "network"]), default="great-circle",
+              show_default=True, help="距离度量 / distance metric")
+@click.option("--osm", "osm_file", type=click.Path(dir_okay=False), default=None,
+              help="本地 OpenStreetMap 文件（.osm/.osm.pbf），network 度量需要 / local OSM file for --metric network")
+@click.option("--mode", type=click.Choice(["ebike", "walk", "car", "truck"]), default=None,
+              help="出行方式（默认按群体：骑手/快递员 ebike，司机 car/truck）/ travel mode")
+@click.option("--group", default=None, help="劳动者群体 / worker group (外卖配送员, 快递员, 网约车司机, 货车司机, 其他户外劳动者)")
+@click.option("--threshold-m", type=float, default=None,
+              help="覆盖距离阈值（米），默认按群体 / coverage threshold in metres (default per group)")
+@click.option("--hour", type=click.IntRange(0, 23), default=None,
+              help="只看该小时（站点按开放时间过滤）/ one hour of the day (stations filtered by opening hours)")
+@click.option("--weekday", type=click.IntRange(0, 6), default=0, show_default=True,
+              help="星期（0=周一）用于开放时间 / weekday for opening hours (0 = Monday)")
+@click.option("--floor", type=float, default=0.0, show_default=True,
+              help="空白点的最低需求 / demand floor for blank spots")
+@click.option("--hourly", is_flag=True, help="另算 24 小时覆盖（hourly.csv）/ also compute coverage per hour")
+@click.option("--skip-bad-rows", is_flag=True, help="跳过有问题的热点行 / skip bad hotspot rows (listed)")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="输出目录 / output folder")
+@click.option("--quiet", is_flag=True, help="不显示进度 / no progress bar")
+@pass_ctx
+def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: str, osm_file: str | None,
+            mode: str | None, group: str | None, threshold_m: float | None, hour: int | None, weekday: int,
+            floor: float, hourly: bool, skip_bad_rows: bool, out_dir: str, quiet: bool) -> None:
+    """覆盖分析：距最近站点的距离、空白点、盲区、分区汇总 / coverage analysis of hotspots by the registry's stations."""
+    from tqdm import tqdm
+
+    from .coverage import aggregate, analyze as run_analysis, coverage_by_hour, read_hotspots
+    from .coverage.outputs import write_outputs
+    from .stations import ImportValidationError, model
+
+    if metric == "network" and not osm_file:
+        raise click.UsageError("--metric network 需要 --osm 文件 / --metric network needs --osm FILE")
+    if group:
+        try:
+            group = model.canonical_group(group)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--group") from None
+    steps = ["hotspots", "demand grid"] + (["road network"] if metric == "network" else []) + ["coverage", "outputs"]
+    bar = tqdm(total=len(steps) + (1 if hourly else 0), disable=quiet, unit="step", file=sys.stderr)
+
+    def step(name: str) -> None:
+        bar.set_description(name)
+
+    step("读取热点 / reading hotspots")
+    try:
+        points = read_hotspots(hotspots_file, crs=hotspot_crs, skip_bad_rows=skip_bad_rows, tz=c.config["TIMEZONE"])
+    except ImportValidationError as exc:
+        bar.close()
+        click.echo(exc.report(), err=True)
+        sys.exit(2)
+    if points.attrs.get("n_skipped"):
+        click.echo(f"跳过 {points.attrs['n_skipped']} 行 / skipped {points.attrs['n_skipped']} row(s)", err=True)
+        for p in points.attrs["skipped"][:50]:
+            click.echo("  " + p.format(), err=True)
+    bar.update()
+    step("汇总到 H3 网格 / aggregating to H3")
+    demand = aggregate(points, res)
+    bar.update()
+    network = None
+    if metric == "network":
+        step("构建道路网络 / building the road network")
+        from .geodata.roads import load_network
+
+        travel = mode or ("truck" if group == "货车司机" else "car" if group == "网约车司机" else "ebike")
+        network = load_network(osm_file, mode=travel, cache_dir=c.home / "cache")
+        bar.update()
+    step("计算覆盖 / measuring coverage")
+    stations = c.registry.stations()
+    try:
+        result = run_analysis(stations, demand, metric=metric, group=group, hour=hour, weekday=weekday,
+                              threshold_m=threshold_m, thresholds=c.config["THRESHOLDS_M"], network=network,
+                              floor=floor)
+    except ValueError as exc:
+        bar.close()
+        raise click.UsageError(str(exc)) from exc
+    bar.update()
+    table = None
+    if hourly:
+        step("逐小时覆盖 / coverage per hour")
+        table = coverage_by_hour(stations, demand, metric=metric, group=group, weekday=weekday,
+                                 threshold_m=threshold_m, thresholds=c.config["THRESHOLDS_M"], network=network)
+        bar.update()
+    step("写出结果 / writing outputs")
+    write_outputs(result, out_dir, hourly=table)
+    bar.update()
+    bar.close()
+    click.echo(_format_summary(result, out_dir, table))
+
+
+def _format_summary(result, out_dir: str, hourly) -> str:  # noqa: ANN001
+    p = result.params
+    lines = [f"覆盖分析 / coverage: 度量 {p['metric']}，分辨率 {p['res']}，群体 {p['group'] or '全部'}，"
+             f"小时 {p['hour'] if p['hour'] is not None else '全天'}，阈值 {p['threshold_m']:.0f} 米，"
+             f"参与站点 {p['n_stations']}，热点 {p['n_points']}",
+             f"总需求 {result.cells['demand'].sum():.0f}，覆盖率 {result.covered_share:.1%}，"
+             f"空白点 {len(result.blank_spots)}，盲区 {len(result.blind_zones)}，"
+             f"无站点区县 {len(result.admin_blind_zones)}",
+             "", f"{'区县 district':<14}{'站点':>6}{'需求':>10}{'覆盖率':>9}{'平均距离(米)':>14}{'空白点':>8}{'盲区':>7}"]
+    for r in result.summary.itertuples(index=False):
+        share = "-" if r.covered_share != r.covered_share else f"{r.covered_share:.1%}"
+        mean = "-" if r.mean_distance_m != r.mean_distance_m else f"{r.mean_distance_m:.0f}"
+        lines.append(f"{(r.name or r.adcode)[:12]:<14}{r.n_stations:>6}{r.demand:>10.0f}{share:>9}{mean:>14}"
+                     f"{r.n_blank_spots:>8}{r.n_blind_zones:>7}")
+    if hourly is not None:
+        worst = hourly.loc[hourly["covered_share"].idxmin()] if hourly["covered_share"].notna().any() else None
+        if worst is not None:
+            lines.append(f"\n覆盖最低的时段 / worst hour: {int(worst['hour']):02d}:00，覆盖率 {worst['covered_share']:.1%}，"
+                         f"开放站点 {int(worst['open_stations'])}")
+    lines.append(f"\n结果已写入 / outputs in {out_dir}: cells.parquet, blank_spots.geojson, blind_zones.geojson, "
+                 "summary.csv, summary.xlsx")
+    return "\n".join(lines)
+
+
 @main.command("create-user")
 @click.argument("username")
 @click.option("--role", type=click.Choice(["admin", "planner", "district"]), required=True,

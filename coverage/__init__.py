@@ -1,0 +1,13 @@
+"""The coverage engine: hotspots -> H3 demand -> distance to the nearest station -> 空白点 and 盲区.
+
+Import as ``yizhan.coverage`` (never plain ``coverage``, which is coverage.py).  Pure functions
+over frames and arrays: no files except in :mod:`.outputs` and :mod:`.demand` readers, no Flask.
+"""
+
+from __future__ import annotations
+
+from .analysis import CoverageResult, analyze, coverage_by_hour, select_stations, threshold_for
+from .demand import DemandGrid, aggregate, read_hotspots
+
+__all__ = ["CoverageResult", "DemandGrid", "aggregate", "analyze", "coverage_by_hour", "read_hotspots",
+           "select_stations", "threshold_for"]

@@ -226,10 +226,7 @@ def split_list(value: object) -> list[str]:
 
 def serves_mask(groups: pd.Series, group: str) -> np.ndarray:
     """Vectorised: True where a ``groups`` field contains ``group`` (canonical or alias)."""
-    canonical = _lookup(group, GROUPS, {_key(k): v for k, v in _GROUP_ALIASES.items()})
-    if canonical is None:
-        raise ValueError(f"未知劳动者群体 {group!r} / unknown worker group {group!r}; "
-                         f"expected one of {', '.join(GROUPS)}")
+    canonical = canonical_group(group)
     padded = SEP + groups.fillna("").astype(str) + SEP
     return padded.str.contains(SEP + canonical + SEP, regex=False).to_numpy()
 
@@ -241,9 +238,14 @@ def has_service_mask(services: pd.Series, service: str) -> np.ndarray:
     return padded.str.contains(SEP + canonical + SEP, regex=False).to_numpy()
 
 
+def find_group(text: str) -> str | None:
+    """Canonical worker group for a user spelling, or None when unknown."""
+    return _lookup(text, GROUPS, {_key(k): v for k, v in _GROUP_ALIASES.items()})
+
+
 def canonical_group(text: str) -> str:
     """Canonical worker group for a user spelling; raises ValueError (bilingual) when unknown."""
-    found = _lookup(text, GROUPS, {_key(k): v for k, v in _GROUP_ALIASES.items()})
+    found = find_group(text)
     if found is None:
         raise ValueError(f"未知劳动者群体 {text!r}，可选：{'、'.join(GROUPS)} / unknown worker group "
                          f"{text!r}")

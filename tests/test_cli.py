@@ -93,3 +93,39 @@ def test_create_user(run) -> None:
     assert dup.exit_code != 0
     bad = run("create-user", "d1", "--role", "district", "--password", "a-long-password")
     assert bad.exit_code != 0
+
+
+def test_analyze_on_the_sample_writes_the_contract_files(run, home: Path, tmp_path: Path) -> None:
+    import geopandas as gpd
+    import pandas as pd
+
+    assert run("demo").exit_code == 0
+    out = tmp_path / "out"
+    result = run("analyze", "--hotspots", str(home / "sample" / "hotspots.csv"), "--out", str(out), "--quiet",
+                 "--group", "外卖配送员", "--hourly")
+    assert result.exit_code == 0, result.output
+    assert "覆盖率" in result.stdout and "天河区" in result.stdout
+    cells = pd.read_parquet(out / "cells.parquet")
+    assert {"h3", "demand", "distance_m", "nearest_id", "covered"} <= set(cells.columns)
+    assert cells["h3"].str.len().eq(15).all() and cells["h3"].is_unique
+    assert (cells["covered"] == (cells["distance_m"] <= 1000)).all()
+    zones = gpd.read_file(out / "blind_zones.geojson")
+    assert {"demand", "area_km2", "n_cells", "districts"} <= set(zones.columns)
+    assert zones["n_cells"].sum() == (~cells["covered"]).sum()   # every uncovered cell is in a zone
+    spots = gpd.read_file(out / "blank_spots.geojson")
+    assert len(spots) == (~cells["covered"] & (cells["demand"] > 0)).sum()
+    summary = pd.read_csv(out / "summary.csv", encoding="utf-8-sig", dtype={"adcode": str})
+    assert "440106" in set(summary["adcode"]) and (summary["level"] == "total").sum() == 1
+    assert (out / "summary.xlsx").is_file() and (out / "hourly.csv").is_file()
+    hourly = pd.read_csv(out / "hourly.csv", encoding="utf-8-sig")
+    assert hourly["open_stations"].min() < hourly["open_stations"].max()   # night closures show
+
+
+def test_analyze_bad_input(run, home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "h.csv"
+    bad.write_text("lon,lat\n113.3,23.1\n999,23.1\n", encoding="utf-8")
+    result = run("analyze", "--hotspots", str(bad), "--out", str(tmp_path / "o"), "--quiet")
+    assert result.exit_code == 2 and "第 3 行" in result.stderr
+    assert not (tmp_path / "o").exists()
+    result = run("analyze", "--hotspots", str(bad), "--out", str(tmp_path / "o"), "--metric", "network")
+    assert result.exit_code != 0 and "--osm" in result.output
