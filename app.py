@@ -160,7 +160,7 @@ def api_stations():  # noqa: ANN201
 def api_nearest():  # noqa: ANN201
     """k nearest stations to a point: the same JSON list as ``yizhan nearest --json``."""
     from .stations.crs import CRS_NAMES
-    from .stations.nearest import OpenAt, nearest_records
+    from .stations.nearest import OpenAt
 
     args = _args({"lon", "lat", "crs", "k", "type", "group", "service", "open_at"})
     lon = _float(args, "lon", -180, 180)
@@ -178,10 +178,10 @@ def api_nearest():  # noqa: ANN201
         if value and not (check(value) if name == "type" else check(value)[0]):
             raise ApiError(f"未知的{ '站点类型' if name == 'type' else '劳动者群体'}：{value}",
                            f"unknown {name}: {value}", field=name)
-    result = station_index().nearest(lon, lat, crs=crs, k=k, type=args.get("type") or None,
-                                     group=args.get("group") or None, service=args.get("service") or None,
-                                     open_at=when)
-    return jsonify(nearest_records(result, open_at=when))
+    records = station_index().nearest(lon, lat, crs=crs, k=k, type=args.get("type") or None,
+                                      group=args.get("group") or None, service=args.get("service") or None,
+                                      open_at=when)
+    return jsonify(records)
 
 
 @api.route("/health")

@@ -117,18 +117,17 @@ def nearest(c: Context, lon: float, lat: float, crs: str, k: int, type_: str | N
     """最近的站点（大圆距离）/ the k nearest stations by great-circle distance."""
     import math
 
-    from .stations.nearest import OpenAt, StationIndex, nearest_records
+    from .stations.nearest import OpenAt, StationIndex
 
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
         raise click.BadParameter("经纬度超出范围 / lon/lat out of range", param_hint="LON LAT")
     try:
         when = OpenAt.parse(open_at, tz=c.config["TIMEZONE"]) if open_at else None
         index = StationIndex(c.registry.stations())
-        result = index.nearest(lon, lat, crs=crs, k=k, type=type_, group=group, service=service,
-                               open_at=when)
+        records = index.nearest(lon, lat, crs=crs, k=k, type=type_, group=group, service=service,
+                                open_at=when)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    records = nearest_records(result, open_at=when)
     if as_json:
         click.echo(json.dumps(records, ensure_ascii=False, indent=1))
         return

@@ -45,14 +45,16 @@ def great_circle(cell_lon: np.ndarray, cell_lat: np.ndarray, station_lon: np.nda
     """Great-circle metres from each cell centre to the nearest station (exact)."""
     from scipy.spatial import cKDTree
 
+    from ..stations.nearest import nearest_bulk
     from ..stations.validate import chord_to_m, unit_vectors
 
     n = len(cell_lon)
     if len(station_lon) == 0 or n == 0:
         return Distances(np.full(n, np.inf), np.full(n, -1, dtype=np.int64))
-    tree = cKDTree(unit_vectors(station_lon, station_lat))
-    chord, idx = tree.query(unit_vectors(cell_lon, cell_lat), k=1, workers=workers)
-    return Distances(chord_to_m(chord), idx.astype(np.int64))
+    vec = unit_vectors(station_lon, station_lat)
+    idx, chord = nearest_bulk(cKDTree(vec), vec, np.asarray(cell_lon, float), np.asarray(cell_lat, float),
+                              workers=workers)
+    return Distances(chord_to_m(chord), idx)
 
 
 def grid(cells: np.ndarray, station_lon: np.ndarray, station_lat: np.ndarray, res: int, *,

@@ -2,9 +2,14 @@
 
 Stations become unit vectors on the sphere in a scipy cKDTree; the chord distance between unit
 vectors is monotonic in the great-circle distance, so the tree's k nearest are exactly the k
-nearest on the sphere (no projection, no distortion, valid across all of China).  Filtered
-queries (type, worker group, service, open at a time) use a tree over the matching stations,
-built once per distinct filter and cached.
+nearest on the sphere (no projection, no distortion, valid across all of China).
+
+* One request (the rider page, ``yizhan nearest``): filter masks are cached per filter, filtered
+  trees per mask, and the JSON records of the stations are built once, so a query costs a
+  tree lookup and a few dict copies.
+* Millions of points (coverage, benchmarks): :func:`nearest_bulk` answers most points from a
+  raster of precomputed nearest stations with an exactness certificate and sends only the
+  points it cannot certify to the KD-tree.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from . import model
 from .hours import open_mask, parse_time_of_day
 from .validate import EARTH_RADIUS_M, chord_to_m, unit_vectors
 
-_CACHE_SIZE = 64
+_CACHE_SIZE = 256
+_BULK_MIN_POINTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class OpenAt:
     def parse(cls, text: str, *, tz: str = "Asia/Shanghai", today: datetime | None = None) -> OpenAt:
         """``HH:MM`` (today's weekday in ``tz``) or an ISO date-time such as ``2026-11-23T22:30``."""
         text = str(text).strip()
-        if "T" in text or "-" in text[:10] and len(text) > 5:
+        if len(text) > 5 and ("T" in text or "-" in text[:10]):
             try:
                 dt = datetime.fromisoformat(text)
             except ValueError as exc:
@@ -56,11 +62,74 @@ def haversine_m(lon1: ArrayLike, lat1: ArrayLike, lon2: ArrayLike, lat2: ArrayLi
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
+def nearest_bulk(tree: cKDTree, station_vec: np.ndarray, lon: np.ndarray, lat: np.ndarray, *,
+                 workers: int = 1, candidates: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Exact nearest station (position, chord length) for many points; equals ``tree.query(k=1)``.
+
+    A lon/lat raster is laid over the points with cells about a sixth of the station spacing.
+    For each raster cell the nearest stations to its centre are found once (chord distances
+    ``d1 <= d2 <= ...``) together with the cell radius ``r`` (centre to farthest corner).  By the
+    triangle inequality the nearest station of any point in the cell is among the stations with
+    ``d_i <= d1 + 2 r``; a point is compared with those (at most ``candidates``, usually one) and
+    only points of cells with more candidates go to the KD-tree.
+    """
+    n = len(lon)
+    vec = unit_vectors(lon, lat)
+    m = len(station_vec)
+    if m < 2 or n < _BULK_MIN_POINTS:
+        chord, idx = tree.query(vec, k=1, workers=workers)
+        return idx.astype(np.int64), chord
+    k = min(candidates, m - 1)
+    lon0, lon1 = float(np.min(lon)), float(np.max(lon))
+    lat0, lat1 = float(np.min(lat)), float(np.max(lat))
+    wide = max(lon1 - lon0, 1e-6)
+    high = max(lat1 - lat0, 1e-6)
+    spacing = np.sqrt(wide * np.cos(np.radians((lat0 + lat1) / 2)) * high / m)   # degrees, roughly
+    step = spacing / 6
+    limit = min(1_000_000, max(n // 8, 1000))
+    if (wide / step) * (high / step) > limit:          # keep the raster small next to the points
+        step = np.sqrt(wide * high / limit)
+    nx, ny = int(np.ceil(wide / step)) + 1, int(np.ceil(high / step)) + 1
+    dx, dy = wide / nx, high / ny
+    gx, gy = np.meshgrid(lon0 + (np.arange(nx) + 0.5) * dx, lat0 + (np.arange(ny) + 0.5) * dy)
+    gx, gy = gx.ravel(), gy.ravel()
+    cvec = unit_vectors(gx, gy)
+    d, s = tree.query(cvec, k=k + 1, workers=workers)
+    r = np.max([np.linalg.norm(unit_vectors(gx + ox * dx / 2, gy + oy * dy / 2) - cvec, axis=1)
+                for ox in (-1, 1) for oy in (-1, 1)], axis=0)
+    reach = d[:, 0] + 2 * r
+    n_cand = (d[:, :k] <= reach[:, None]).sum(axis=1)
+    too_many = d[:, k] <= reach
+    ix = np.minimum(((lon - lon0) / dx).astype(np.int64), nx - 1)
+    iy = np.minimum(((lat - lat0) / dy).astype(np.int64), ny - 1)
+    cell = iy * nx + ix
+    best = s[cell, 0]
+    diff = vec - station_vec[best]
+    best_sq = np.einsum("ij,ij->i", diff, diff)
+    n_pt = n_cand[cell]
+    for j in range(1, k):
+        sel = np.flatnonzero(n_pt > j)
+        if not len(sel):
+            break
+        cj = s[cell[sel], j]
+        dd = vec[sel] - station_vec[cj]
+        dj = np.einsum("ij,ij->i", dd, dd)
+        better = (dj < best_sq[sel]) | ((dj == best_sq[sel]) & (cj < best[sel]))
+        best[sel[better]] = cj[better]
+        best_sq[sel[better]] = dj[better]
+    fallback = np.flatnonzero(too_many[cell])
+    if len(fallback):
+        c2, i2 = tree.query(vec[fallback], k=1, workers=workers)
+        best[fallback] = i2
+        best_sq[fallback] = c2 * c2
+    return best.astype(np.int64), np.sqrt(best_sq)
+
+
 class StationIndex:
     """Spatial index over a registry frame for k-nearest queries with filters.
 
-    Build it once per registry version; queries are thread-safe for reading (the filter-tree
-    cache is a small LRU dict guarded by the GIL).
+    Build it once per registry version; queries only read shared state (the caches are small
+    dicts, safe under the GIL).
     """
 
     def __init__(self, stations: pd.DataFrame) -> None:
@@ -71,8 +140,10 @@ class StationIndex:
         self._vec = unit_vectors(self.lon, self.lat)
         self._tree = cKDTree(self._vec) if len(self._vec) else None
         self._trees: OrderedDict[bytes, tuple[cKDTree | None, np.ndarray]] = OrderedDict()
+        self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._type = self.stations["type"].astype(str).to_numpy()
         self._status = self.stations["status"].astype(str).to_numpy()
+        self._records = _base_records(self.stations)
 
     def __len__(self) -> int:
         return len(self.stations)
@@ -80,6 +151,11 @@ class StationIndex:
     def mask(self, *, type: str | None = None, group: str | None = None, service: str | None = None,
              open_at: OpenAt | None = None, status: str | None = "在运营") -> np.ndarray:
         """Boolean mask of the stations matching every given filter (status 在运营 by default)."""
+        key = (type, group, service, open_at, status)
+        hit = self._masks.get(key)
+        if hit is not None:
+            self._masks.move_to_end(key)
+            return hit
         m = np.ones(len(self.stations), dtype=bool)
         if status:
             m &= self._status == status
@@ -91,6 +167,10 @@ class StationIndex:
             m &= model.has_service_mask(self.stations["services"], service)
         if open_at is not None:
             m &= open_mask(self.stations["hours"], weekday=open_at.weekday, minute=open_at.minute)
+        m.setflags(write=False)
+        self._masks[key] = m
+        if len(self._masks) > _CACHE_SIZE:
+            self._masks.popitem(last=False)
         return m
 
     def _tree_for(self, mask: np.ndarray | None) -> tuple[cKDTree | None, np.ndarray]:
@@ -104,17 +184,17 @@ class StationIndex:
         idx = np.flatnonzero(mask)
         entry = (cKDTree(self._vec[idx]) if len(idx) else None, idx)
         self._trees[key] = entry
-        if len(self._trees) > _CACHE_SIZE:
+        if len(self._trees) > _CACHE_SIZE // 4:
             self._trees.popitem(last=False)
         return entry
 
-    def query(self, lon: ArrayLike, lat: ArrayLike, k: int = 1, *,
-              mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def query(self, lon: ArrayLike, lat: ArrayLike, k: int = 1, *, mask: np.ndarray | None = None,
+              workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """k nearest stations for many WGS-84 points at once.
 
         Returns ``(index, distance_m)`` arrays of shape (n_points, k): positions into
         ``self.stations`` and great-circle metres, nearest first; -1 / inf where fewer than k
-        stations match.
+        stations match.  ``k == 1`` for many points uses :func:`nearest_bulk`.
         """
         lon_a = np.atleast_1d(np.asarray(lon, dtype=float))
         lat_a = np.atleast_1d(np.asarray(lat, dtype=float))
@@ -125,7 +205,12 @@ class StationIndex:
         if tree is None or n == 0:
             return out_i, out_d
         kk = min(k, len(idx))
-        chord, pos = tree.query(unit_vectors(lon_a, lat_a), k=kk)
+        if kk == 1 and n >= _BULK_MIN_POINTS and np.isfinite(lon_a).all() and np.isfinite(lat_a).all():
+            pos, chord = nearest_bulk(tree, self._vec[idx], lon_a, lat_a, workers=workers)
+            out_i[:, 0] = idx[pos]
+            out_d[:, 0] = chord_to_m(chord)
+            return out_i, out_d
+        chord, pos = tree.query(unit_vectors(lon_a, lat_a), k=kk, workers=workers)
         chord = chord.reshape(n, kk)
         pos = pos.reshape(n, kk)
         out_i[:, :kk] = idx[pos]
@@ -134,37 +219,37 @@ class StationIndex:
 
     def nearest(self, lon: float, lat: float, *, crs: str = "wgs84", k: int = 5, type: str | None = None,
                 group: str | None = None, service: str | None = None, open_at: OpenAt | None = None,
-                status: str | None = "在运营") -> pd.DataFrame:
+                status: str | None = "在运营") -> list[dict[str, object]]:
         """The k nearest matching stations to one point given in ``crs``, nearest first.
 
-        Columns: the registry columns plus ``distance_m`` (great-circle, metres) and, when
-        ``open_at`` is given, ``open`` (always True then, since closed stations are filtered).
+        JSON-ready records (the ``yizhan nearest --json`` shape): ``id``, ``name``, ``type``,
+        ``lon``, ``lat`` (WGS-84), ``distance_m`` (great-circle) and the station's other fields;
+        with ``open_at``, ``open`` (True: closed stations are filtered out).
         """
         wlon, wlat = crs_mod.to_wgs84(lon, lat, crs)
         m = self.mask(type=type, group=group, service=service, open_at=open_at, status=status)
         idx, dist = self.query(wlon, wlat, k, mask=m)
-        keep = idx[0] >= 0
-        result = self.stations.iloc[idx[0][keep]].copy()
-        result["distance_m"] = dist[0][keep]
-        return result.reset_index(drop=True)
+        out = []
+        for i, d in zip(idx[0], dist[0]):
+            if i < 0:
+                break
+            rec = dict(self._records[i])
+            rec["distance_m"] = round(float(d), 1)
+            if open_at is not None:
+                rec["open"] = True
+            out.append(rec)
+        return out
 
 
-def nearest_records(result: pd.DataFrame, *, open_at: OpenAt | None = None) -> list[dict[str, object]]:
-    """JSON-ready records for a :meth:`StationIndex.nearest` result (the ``nearest --json`` shape)."""
-    now_mask = None
-    if open_at is not None and len(result):
-        now_mask = open_mask(result["hours"], weekday=open_at.weekday, minute=open_at.minute)
+def _base_records(stations: pd.DataFrame) -> list[dict[str, object]]:
+    """JSON-ready dicts of every station, built once per index."""
     records = []
-    for i, row in enumerate(result.itertuples(index=False)):
-        rec = {
+    for row in stations.itertuples(index=False):
+        records.append({
             "id": row.id, "name": row.name, "type": row.type, "lon": round(float(row.lon), 7),
-            "lat": round(float(row.lat), 7), "distance_m": round(float(row.distance_m), 1),
-            "address": row.address, "adcode": row.adcode, "groups": model.split_list(row.groups),
-            "host": row.host, "services": model.split_list(row.services), "hours": row.hours,
-            "capacity": None if pd.isna(row.capacity) else int(row.capacity), "phone": row.phone,
-            "status": row.status,
-        }
-        if now_mask is not None:
-            rec["open"] = bool(now_mask[i])
-        records.append(rec)
+            "lat": round(float(row.lat), 7), "address": row.address, "adcode": row.adcode,
+            "groups": model.split_list(row.groups), "host": row.host, "services": model.split_list(row.services),
+            "hours": row.hours, "capacity": None if pd.isna(row.capacity) else int(row.capacity),
+            "phone": row.phone, "status": row.status,
+        })
     return records
