@@ -208,15 +208,9 @@ def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: 
 
     from .coverage import aggregate, analyze as run_analysis, coverage_by_hour, read_hotspots
     from .coverage.outputs import write_outputs
-    from .stations import ImportValidationError, model
+    from .stations import ImportValidationError
 
-    if metric == "network" and not osm_file:
-        raise click.UsageError("--metric network 需要 --osm 文件 / --metric network needs --osm FILE")
-    if group:
-        try:
-            group = model.canonical_group(group)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--group") from None
+    group = _check_metric_and_group(metric, osm_file, group)
     steps = ["hotspots", "demand grid"] + (["road network"] if metric == "network" else []) + ["coverage", "outputs"]
     bar = tqdm(total=len(steps) + (1 if hourly else 0), disable=quiet, unit="step", file=sys.stderr)
 
@@ -241,10 +235,7 @@ def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: 
     network = None
     if metric == "network":
         step("构建道路网络 / building the road network")
-        from .geodata.roads import load_network
-
-        travel = mode or ("truck" if group == "货车司机" else "car" if group == "网约车司机" else "ebike")
-        network = load_network(osm_file, mode=travel, cache_dir=c.home / "cache")
+        network = _load_network(c, osm_file, mode, group)
         bar.update()
     step("计算覆盖 / measuring coverage")
     stations = c.registry.stations()
@@ -269,6 +260,28 @@ def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: 
     click.echo(_format_summary(result, out_dir, table))
 
 
+def _check_metric_and_group(metric: str, osm_file: str | None, group: str | None) -> str | None:
+    """Usage checks shared by analyze and site; returns the canonical worker group."""
+    from .stations import model
+
+    if metric == "network" and not osm_file:
+        raise click.UsageError("--metric network 需要 --osm 文件 / --metric network needs --osm FILE")
+    if not group:
+        return None
+    try:
+        return model.canonical_group(group)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--group") from None
+
+
+def _load_network(c: Context, osm_file: str, mode: str | None, group: str | None):  # noqa: ANN202
+    """The road network for the group's travel mode (riders e-bike, ride-hailing car, trucks truck), cached."""
+    from .geodata.roads import load_network
+
+    travel = mode or ("truck" if group == "货车司机" else "car" if group == "网约车司机" else "ebike")
+    return load_network(osm_file, mode=travel, cache_dir=c.home / "cache")
+
+
 def _format_summary(result, out_dir: str, hourly) -> str:  # noqa: ANN001
     p = result.params
     lines = [f"覆盖分析 / coverage: 度量 {p['metric']}，分辨率 {p['res']}，群体 {p['group'] or '全部'}，"
@@ -291,6 +304,107 @@ def _format_summary(result, out_dir: str, hourly) -> str:  # noqa: ANN001
     lines.append(f"\n结果已写入 / outputs in {out_dir}: cells.parquet, blank_spots.geojson, blind_zones.geojson, "
                  "summary.csv, summary.xlsx")
     return "\n".join(lines)
+
+
+@main.command()
+@click.option("--hotspots", "hotspots_file", required=True, type=click.Path(dir_okay=False), help="热点文件 / hotspot file")
+@click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True)
+@click.option("--k", type=click.IntRange(1, 10000), default=None, help="新站点个数（mclp）/ number of new sites (mclp)")
+@click.option("--candidates", "candidates_file", type=click.Path(dir_okay=False), default=None,
+              help="候选点 CSV/XLSX（lon,lat[,name,host]）/ candidate sites file")
+@click.option("--candidate-crs", type=CRS_CHOICE, default="wgs84", show_default=True)
+@click.option("--osm", "osm_file", type=click.Path(dir_okay=False), default=None,
+              help="从 OSM 文件提取候选点（党群服务中心、超市、银行、快递点、加油站、物流园）并用作道路网 / OSM file")
+@click.option("--objective", type=click.Choice(["mclp", "lscp"]), default="mclp", show_default=True,
+              help="mclp：k 个站点覆盖最多需求；lscp：最少站点达到目标覆盖率")
+@click.option("--target-share", type=click.FloatRange(0, 1, min_open=True), default=0.9, show_default=True,
+              help="lscp 的目标覆盖率 / target covered share for lscp")
+@click.option("--solver", type=click.Choice(["greedy", "exact"]), default="greedy", show_default=True,
+              help="greedy：快速贪心；exact：HiGHS 整数规划（报告最优性差距）")
+@click.option("--time-limit", type=float, default=60.0, show_default=True, help="exact 求解时限（秒）")
+@click.option("--metric", type=click.Choice(["great-circle", "grid", "network"]), default="great-circle", show_default=True)
+@click.option("--mode", type=click.Choice(["ebike", "walk", "car", "truck"]), default=None, help="network 出行方式")
+@click.option("--res", type=click.IntRange(7, 11), default=9, show_default=True)
+@click.option("--group", default=None, help="劳动者群体 / worker group")
+@click.option("--threshold-m", type=float, default=None, help="覆盖阈值（米）/ coverage threshold")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
+              help="排序结果文件 .csv/.xlsx/.geojson / ranked list file")
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON / print JSON")
+@pass_ctx
+def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candidates_file: str | None,
+         candidate_crs: str, osm_file: str | None, objective: str, target_share: float, solver: str,
+         time_limit: float, metric: str, mode: str | None, res: int, group: str | None, threshold_m: float | None,
+         out_file: str | None, as_json: bool) -> None:
+    """新站点选址（最大覆盖 / 集合覆盖）/ propose new station sites (maximal or set covering)."""
+    from .coverage import aggregate, analyze as run_analysis, read_hotspots
+    from .coverage.plan import plan_sites
+    from .stations import ImportValidationError
+
+    if objective == "mclp" and not k:
+        raise click.UsageError("--objective mclp 需要 --k / mclp needs --k")
+    if candidates_file and osm_file and metric != "network":
+        raise click.UsageError("--candidates 与 --osm 只能选一个 / give --candidates or --osm, not both")
+    group = _check_metric_and_group(metric, osm_file, group)
+    try:
+        points = read_hotspots(hotspots_file, crs=hotspot_crs, tz=c.config["TIMEZONE"])
+        candidates = None
+        if candidates_file:
+            from .geodata.candidates import read_candidates
+
+            candidates = read_candidates(candidates_file, crs=candidate_crs)
+        elif osm_file:
+            from .geodata.candidates import candidates_from_osm
+
+            kinds = ("加油站", "物流园区") if group == "货车司机" else None
+            candidates = candidates_from_osm(osm_file, kinds=kinds)
+            if candidates.empty:
+                raise click.UsageError("OSM 文件中没有可用作候选点的设施 / no candidate facilities in the OSM file")
+    except ImportValidationError as exc:
+        click.echo(exc.report(), err=True)
+        sys.exit(2)
+    network = None
+    if metric == "network":
+        network = _load_network(c, osm_file, mode, group)
+    try:
+        demand = aggregate(points, res)
+        result = run_analysis(c.registry.stations(), demand, metric=metric, group=group, threshold_m=threshold_m,
+                              thresholds=c.config["THRESHOLDS_M"], network=network)
+        plan = plan_sites(result, candidates, k=k, objective=objective, target_share=target_share, solver=solver,
+                          network=network, time_limit_s=time_limit)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if out_file:
+        _write_sites(plan.sites, out_file)
+    if as_json:
+        click.echo(json.dumps(plan.as_dict(), ensure_ascii=False, indent=1))
+        return
+    r = plan.result
+    click.echo(f"选址 / siting: {objective} ({r.solver}, {r.status})，候选点 {len(plan.candidates)}，"
+               f"覆盖需求 {r.covered_before:.0f} → {r.covered_after:.0f} / {r.total_demand:.0f}"
+               f"（{r.share_before:.1%} → {r.share_after:.1%}）" + (f"，最优性差距 {r.gap:.2%}" if r.gap is not None else ""))
+    if getattr(r, "message", ""):
+        click.echo(r.message)
+    for s in plan.sites.itertuples(index=False):
+        label = s.name if isinstance(s.name, str) and s.name else f"{s.lon:.6f}, {s.lat:.6f}"
+        click.echo(f"{s.rank:>3}. {label}  新增覆盖 +{s.gain:.0f}  累计 {s.share:.1%}")
+
+
+def _write_sites(sites, path: str) -> None:  # noqa: ANN001
+    from .stations.export import neutralize_formulas
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        neutralize_formulas(sites).to_csv(p, index=False, encoding="utf-8-sig")
+    elif suffix == ".xlsx":
+        neutralize_formulas(sites).to_excel(p, index=False, sheet_name="选址")
+    elif suffix in (".geojson", ".json"):
+        from .coverage.outputs import write_points_geojson
+
+        write_points_geojson(sites, p, columns=[c for c in sites.columns if c not in ("lon", "lat")])
+    else:
+        raise click.UsageError("--out 应为 .csv、.xlsx 或 .geojson / --out must end in .csv, .xlsx or .geojson")
 
 
 @main.command("create-user")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from .analysis import CoverageResult, analyze, coverage_by_hour, select_stations, threshold_for
 from .demand import DemandGrid, aggregate, read_hotspots
+from .impact import Impact, site_impact
+from .plan import Plan, plan_sites
 
-__all__ = ["CoverageResult", "DemandGrid", "aggregate", "analyze", "coverage_by_hour", "read_hotspots",
-           "select_stations", "threshold_for"]
+__all__ = ["CoverageResult", "DemandGrid", "Impact", "Plan", "aggregate", "analyze", "coverage_by_hour",
+           "plan_sites", "read_hotspots", "select_stations", "site_impact", "threshold_for"]

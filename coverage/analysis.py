@@ -138,7 +138,7 @@ def analyze(stations: pd.DataFrame, demand: DemandGrid, *, metric: str = "great-
     if d.time_s is not None:
         out["time_s"] = d.time_s
     blank = gaps.blank_spots(out, threshold_m=threshold, floor=floor)
-    zones = gaps.blind_zones(out)
+    zones, out["zone"] = gaps.blind_zones(out)
     admin = gaps.admin_blind_zones(out, used["adcode"])
     summary = district_summary(out, used, blank, zones)
     params = {"metric": metric, "res": demand.res, "group": group, "hour": hour, "weekday": weekday,

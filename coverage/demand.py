@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_HOUR = -1
 UNKNOWN_GROUP = ""
+GROUP_CATEGORIES = [UNKNOWN_GROUP, *model.GROUPS]
 _MAX_PROBLEMS = 200
 
 
@@ -231,8 +232,11 @@ def read_hotspots(path: str | Path, *, crs: str = "wgs84", encoding: str = "auto
     if "weight" in raw.columns:
         w_txt = raw["weight"]
         weight = pd.to_numeric(w_txt, errors="coerce").to_numpy(dtype=float)
-        w_str = w_txt.astype(object).where(w_txt.notna(), "").astype(str).str.strip()
-        empty = (w_str == "").to_numpy()
+        if pd.api.types.is_numeric_dtype(w_txt):
+            empty = np.isnan(weight)                    # a missing number: default weight 1
+        else:
+            w_str = w_txt.astype(object).where(w_txt.notna(), "").astype(str).str.strip()
+            empty = (w_str == "").to_numpy()
         weight = np.where(empty, 1.0, weight)
         report(~np.isfinite(weight) | (weight < 0), "weight", "bad_weight", "权重应为非负数",
                "weight must be a number, 0 or more", w_txt)
@@ -247,16 +251,21 @@ def read_hotspots(path: str | Path, *, crs: str = "wgs84", encoding: str = "auto
     else:
         out["hour"] = np.int8(UNKNOWN_HOUR)
     if "group" in raw.columns:
-        g_txt = raw["group"].astype(str).str.strip()
-        codes, uniques = pd.factorize(g_txt)
-        canon = [model.find_group(u) if u else UNKNOWN_GROUP for u in uniques]
+        col = raw["group"]
+        if isinstance(col.dtype, pd.CategoricalDtype):       # Parquet dictionary columns
+            codes, uniques = col.cat.codes.to_numpy(), list(col.cat.categories)
+        else:
+            codes, uniques = pd.factorize(col)
+        codes = np.where(codes < 0, len(uniques), codes)     # missing -> not given
+        canon = [model.find_group(str(u).strip()) if str(u).strip() else UNKNOWN_GROUP for u in uniques]
+        canon.append(UNKNOWN_GROUP)
         unknown = [i for i, c in enumerate(canon) if c is None]
         report(np.isin(codes, unknown), "group", "unknown_group", f"未知劳动者群体，可选：{'、'.join(model.GROUPS)}",
-               "unknown worker group", g_txt)
-        mapped = np.array([c or UNKNOWN_GROUP for c in canon] + [UNKNOWN_GROUP], dtype=object)[codes]
-        out["group"] = pd.Series(mapped, index=raw.index).astype(str)
+               "unknown worker group", col)
+        to_category = np.array([GROUP_CATEGORIES.index(c or UNKNOWN_GROUP) for c in canon], dtype=np.int8)
+        out["group"] = pd.Categorical.from_codes(to_category[codes], categories=GROUP_CATEGORIES)
     else:
-        out["group"] = UNKNOWN_GROUP
+        out["group"] = pd.Categorical(np.full(n, UNKNOWN_GROUP, dtype=object), categories=GROUP_CATEGORIES)
     if bad.any() and not skip_bad_rows:
         raise ImportValidationError(problems, n_rows=n)
     if bad.any():
@@ -265,6 +274,39 @@ def read_hotspots(path: str | Path, *, crs: str = "wgs84", encoding: str = "auto
     kept.attrs["skipped"] = problems
     kept.attrs["n_skipped"] = int(bad.sum())
     return kept
+
+
+def _sum_by_key(keys: np.ndarray, weights: np.ndarray, key_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted unique keys with the sum of weights and the count of each (keys < 2**key_bits).
+
+    Rows are processed in chunks small enough that ``key << b | row`` fits in 64 bits; sorting
+    those packed integers (numpy's SIMD sort) yields each chunk's grouping order without an
+    argsort, and chunk results meet in one bincount over the sorted unique keys.
+    """
+    n = len(keys)
+    uniq = np.sort(keys)
+    if n:
+        uniq = uniq[np.concatenate([[True], uniq[1:] != uniq[:-1]])]
+    idx_bits = 64 - key_bits
+    chunk = 1 << idx_bits
+    mask = np.uint64(chunk - 1)
+    shift = np.uint64(idx_bits)
+    pos_parts, sum_parts, cnt_parts = [], [], []
+    for start in range(0, n, chunk):
+        k = keys[start:start + chunk]
+        packed = np.sort((k << shift) | np.arange(len(k), dtype=np.uint64))
+        order = (packed & mask).astype(np.int64)
+        ks = packed >> shift
+        first = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+        sum_parts.append(np.add.reduceat(weights[start:start + chunk][order], first))
+        cnt_parts.append(np.diff(np.append(first, len(ks))))
+        pos_parts.append(np.searchsorted(uniq, ks[first]))       # sorted queries: cache friendly
+    if not pos_parts:
+        return uniq, np.zeros(0), np.zeros(0, dtype=np.int64)
+    pos = np.concatenate(pos_parts)
+    sums = np.bincount(pos, weights=np.concatenate(sum_parts), minlength=len(uniq))
+    counts = np.bincount(pos, weights=np.concatenate(cnt_parts), minlength=len(uniq)).astype(np.int64)
+    return uniq, sums, counts
 
 
 def aggregate(hotspots: pd.DataFrame, res: int = hexgrid.DEFAULT_RES) -> DemandGrid:
@@ -279,12 +321,31 @@ def aggregate(hotspots: pd.DataFrame, res: int = hexgrid.DEFAULT_RES) -> DemandG
         cells = np.where(cres > res, hexgrid.parents(cells, res), cells) if (cres > res).any() else cells
     else:
         cells = hexgrid.points_to_cells(hotspots["lon"].to_numpy(), hotspots["lat"].to_numpy(), res)
-    frame = pd.DataFrame({"cell": cells, "group": hotspots["group"].astype(str).to_numpy(),
-                          "hour": hotspots["hour"].to_numpy(dtype=np.int8),
-                          "demand": hotspots["weight"].to_numpy(dtype=float)})
-    frame["points"] = 1
-    table = frame.groupby(["cell", "group", "hour"], sort=True, observed=True).agg(
-        demand=("demand", "sum"), points=("points", "sum")).reset_index()
-    table["cell"] = table["cell"].astype(np.uint64)
+    group = hotspots["group"]
+    if not isinstance(group.dtype, pd.CategoricalDtype):
+        group = group.astype(str).astype("category")
+    remapped = group.cat.set_categories(GROUP_CATEGORIES)
+    lost = remapped.isna().to_numpy() & group.notna().to_numpy()
+    if lost.any():
+        raise ValueError(f"未知劳动者群体 / unknown worker group: {group[lost].iloc[0]!r}")
+    codes = np.maximum(remapped.cat.codes.to_numpy(), 0)    # missing group -> "" (not given)
+    # Group by (cell, group, hour) without hashing: at the analysis resolution a cell index has
+    # 7 + 3*res significant bits; with group (3 bits) and hour (5 bits) the key fits in 42-48
+    # bits, leaving room for the row number, so one SIMD sort of packed integers gives the
+    # grouping order (see _sum_by_key).
+    low = hexgrid.pack_bits(res)
+    sig = 7 + 3 * res
+    body = (cells >> np.uint64(low)) & np.uint64((1 << sig) - 1)
+    h_code = (hotspots["hour"].to_numpy(dtype=np.int16) + 1).astype(np.uint64)     # 0 = no time
+    keys = (body << np.uint64(8)) | (codes.astype(np.uint64) << np.uint64(5)) | h_code
+    uniq, demand, points = _sum_by_key(keys, hotspots["weight"].to_numpy(dtype=float), sig + 8)
+    head = (np.uint64(1) << np.uint64(59)) | (np.uint64(res) << np.uint64(52))
+    table = pd.DataFrame({
+        "cell": head | ((uniq >> np.uint64(8)) << np.uint64(low)) | np.uint64((1 << low) - 1),
+        "group": pd.Categorical.from_codes(((uniq >> np.uint64(5)) & np.uint64(7)).astype(np.int8),
+                                           categories=GROUP_CATEGORIES),
+        "hour": ((uniq & np.uint64(31)).astype(np.int16) - 1).astype(np.int8),
+        "demand": demand, "points": points,
+    })
     return DemandGrid(table, res, len(hotspots), bool((table["hour"] >= 0).any()),
                       bool((table["group"] != UNKNOWN_GROUP).any()))

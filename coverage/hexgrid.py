@@ -7,6 +7,9 @@ strings (``h3`` column) at every public boundary, as h3-py v4 recommends.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pyarrow as pa
 from numpy.typing import ArrayLike, NDArray
@@ -27,17 +30,33 @@ def _np(arr) -> np.ndarray:  # noqa: ANN001
 
 
 def points_to_cells(lon: ArrayLike, lat: ArrayLike, res: int) -> NDArray[np.uint64]:
-    """H3 cell (uint64) of each WGS-84 point at resolution ``res``; 0 where lon/lat are not finite."""
+    """H3 cell (uint64) of each WGS-84 point at resolution ``res``; 0 where lon/lat are not finite.
+
+    Large inputs are split over the machine's cores (h3ronpy releases the GIL).
+    """
     from h3ronpy.vector import coordinates_to_cells
 
     lon_a = np.ascontiguousarray(lon, dtype=np.float64)
     lat_a = np.ascontiguousarray(lat, dtype=np.float64)
-    ok = np.isfinite(lon_a) & np.isfinite(lat_a)
     out = np.zeros(len(lon_a), dtype=np.uint64)
-    if ok.all():
-        return _np(coordinates_to_cells(lat_a, lon_a, int(res))).astype(np.uint64)
-    if ok.any():
-        out[ok] = _np(coordinates_to_cells(lat_a[ok], lon_a[ok], int(res)))
+    ok = np.isfinite(lon_a) & np.isfinite(lat_a)
+    if not ok.any():
+        return out
+    if not ok.all():
+        out[ok] = points_to_cells(lon_a[ok], lat_a[ok], res)
+        return out
+
+    def part(sl: slice) -> None:
+        out[sl] = _np(coordinates_to_cells(lat_a[sl], lon_a[sl], int(res)))
+
+    n = len(lon_a)
+    workers = min(os.cpu_count() or 1, 8)
+    if n < 500_000 or workers == 1:
+        part(slice(0, n))
+        return out
+    bounds = np.linspace(0, n, workers * 4 + 1).astype(int)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(part, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
     return out
 
 
@@ -55,9 +74,12 @@ def cells_to_lonlat(cells: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.f
 
 def cells_to_str(cells: ArrayLike) -> NDArray[np.object_]:
     """15-character hex ids (``'89411c...fff'``) of uint64 cells."""
+    from h3ronpy import cells_to_string
+
     arr = np.asarray(cells, dtype=np.uint64)
-    # Formatting hex is a pure-numpy job; h3ronpy.cells_to_string gives the same strings.
-    return np.char.mod("%x", arr).astype(object) if len(arr) else np.empty(0, dtype=object)
+    if len(arr) == 0:
+        return np.empty(0, dtype=object)
+    return pa.array(cells_to_string(pa.array(arr))).to_numpy(zero_copy_only=False).astype(object)
 
 
 def str_to_cells(ids: ArrayLike) -> NDArray[np.uint64]:
@@ -76,6 +98,11 @@ def str_to_cells(ids: ArrayLike) -> NDArray[np.uint64]:
         raise ValueError(f"第 {i + 1} 个 H3 编号无效：{values[i]!r}（共 {len(bad)} 个无效）/ invalid H3 cell id at "
                          f"position {i + 1}: {values[i]!r} ({len(bad)} invalid in all)")
     return parsed.to_numpy(zero_copy_only=False).astype(np.uint64)
+
+
+def pack_bits(res: int) -> int:
+    """How many low bits of a res-``res`` cell index are unused (finer digits, all set to 7)."""
+    return 3 * (15 - int(res))
 
 
 def cell_resolution(cells: ArrayLike) -> NDArray[np.int64]:

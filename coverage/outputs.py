@@ -5,8 +5,8 @@ Files in the output folder:
 * ``cells.parquet`` — one row per demand cell: ``h3`` (string id), ``demand`` (sum of weights),
   ``distance_m``, ``nearest_id``, ``covered``, plus ``points``, ``lon``, ``lat`` (cell centre,
   WGS-84), ``adcode`` and ``grid_steps`` / ``time_s`` for those metrics;
-* ``blank_spots.geojson`` — 空白点: one hexagon per uncovered cell with demand above the floor,
-  ranked; ``blank_spots.parquet`` the same as GeoParquet;
+* ``blank_spots.geojson`` — 空白点: one point (the cell centre) per uncovered cell with demand
+  above the floor, ranked, with the cell's ``h3`` id; ``blank_spots.parquet`` the same as GeoParquet;
 * ``blind_zones.geojson`` — 盲区: one feature per zone (outline) with ``demand``, ``area_km2``,
   ``n_cells``, ``districts``, centre ``lon``/``lat``; ``blind_zones.parquet`` as GeoParquet;
 * ``summary.csv`` (UTF-8 with BOM) and ``summary.xlsx`` — per district, city and total; the
@@ -22,21 +22,58 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..stations.export import neutralize_formulas
-from . import hexgrid
 from .analysis import CoverageResult
 from .summary import SUMMARY_COLUMNS_ZH
 
 
-def _blank_gdf(blank: pd.DataFrame):  # noqa: ANN202
-    import geopandas as gpd
+def _json_column(values: pd.Series) -> pa.Array:
+    """JSON text of each value (numbers, strings, None; NaN/inf -> null), vectorised with Arrow."""
+    import pyarrow.compute as pc
 
-    cells = hexgrid.str_to_cells(blank["h3"].to_numpy(dtype=object)) if len(blank) else np.empty(0, dtype=np.uint64)
-    frame = blank.copy()
-    frame["excess_m"] = frame["excess_m"].replace(np.inf, np.nan) if len(frame) else frame.get("excess_m")
-    frame["distance_m"] = frame["distance_m"].replace(np.inf, np.nan) if len(frame) else frame.get("distance_m")
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(hexgrid.cell_polygons(cells), crs=4326), crs=4326)
+    if pd.api.types.is_bool_dtype(values):
+        return pa.array(np.where(values.to_numpy(dtype=bool), "true", "false"))
+    if pd.api.types.is_numeric_dtype(values):
+        arr = values.to_numpy(dtype=float)
+        text = pc.cast(pa.array(arr, mask=~np.isfinite(arr)), pa.string())
+        return pc.fill_null(text, "null")
+    text = pa.array(values.astype(object).where(values.notna(), None).to_numpy(dtype=object), type=pa.string())
+    # Most values need no escaping: quote them directly, json.dumps only the few that do.
+    needs = pc.fill_null(pc.match_substring_regex(text, r'["\\\x00-\x1f\x7f]'), False).to_numpy(zero_copy_only=False)
+    quoted = pc.binary_join_element_wise('"', text, '"', "")
+    if needs.any():
+        out = quoted.to_numpy(zero_copy_only=False).astype(object)
+        raw = text.to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(needs):
+            out[i] = json.dumps(raw[i], ensure_ascii=False)
+        quoted = pa.array(out, type=pa.string())
+    return pc.fill_null(quoted, "null")
+
+
+def write_points_geojson(frame: pd.DataFrame, path: Path, *, columns: list[str]) -> None:
+    """A GeoJSON FeatureCollection of points (``lon``/``lat``), written without a per-row dict.
+
+    Why hand-written: geopandas' ``to_json`` builds a Python dict per feature, minutes for the
+    million-feature blank-spot layers of a province.
+    """
+    import pyarrow.compute as pc
+
+    if frame.empty:
+        path.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+        return
+    parts = [pa.array(['{"type":"Feature","geometry":{"type":"Point","coordinates":['] * len(frame)),
+             _json_column(frame["lon"].round(7)), pa.array([","] * len(frame)), _json_column(frame["lat"].round(7)),
+             pa.array([']},"properties":{'] * len(frame))]
+    for i, col in enumerate(columns):
+        parts += [pa.array([("," if i else "") + json.dumps(col) + ":"] * len(frame)), _json_column(frame[col])]
+    parts.append(pa.array(["}}"] * len(frame)))
+    rows = pc.binary_join_element_wise(*parts, "")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write('{"type":"FeatureCollection","features":[\n')
+        fh.write(",\n".join(rows.to_pylist()))
+        fh.write("\n]}\n")
 
 
 def write_outputs(result: CoverageResult, out_dir: str | Path, *, hourly: pd.DataFrame | None = None) -> list[Path]:
@@ -50,9 +87,13 @@ def write_outputs(result: CoverageResult, out_dir: str | Path, *, hourly: pd.Dat
     cells.to_parquet(out / "cells.parquet", index=False)
     written.append(out / "cells.parquet")
 
-    blank = _blank_gdf(result.blank_spots)
-    (out / "blank_spots.geojson").write_text(blank.to_json(drop_id=True, ensure_ascii=False), encoding="utf-8")
-    blank.to_parquet(out / "blank_spots.parquet", index=False)
+    import geopandas as gpd
+
+    blank = result.blank_spots
+    blank_cols = [c for c in blank.columns if c not in ("lon", "lat")]
+    write_points_geojson(blank, out / "blank_spots.geojson", columns=blank_cols)
+    gpd.GeoDataFrame(blank.replace([np.inf], np.nan), geometry=gpd.points_from_xy(blank["lon"], blank["lat"]),
+                     crs=4326).to_parquet(out / "blank_spots.parquet", index=False)
     zones = result.blind_zones.copy()
     zones["max_distance_m"] = zones["max_distance_m"].replace(np.inf, np.nan)
     (out / "blind_zones.geojson").write_text(zones.to_json(drop_id=True, ensure_ascii=False), encoding="utf-8")
@@ -68,7 +109,7 @@ def write_outputs(result: CoverageResult, out_dir: str | Path, *, hourly: pd.Dat
 
     with pd.ExcelWriter(out / "summary.xlsx", engine="openpyxl") as xl:
         neutralize_formulas(result.summary.rename(columns=SUMMARY_COLUMNS_ZH)).to_excel(xl, sheet_name="区县汇总", index=False)
-        top = pd.DataFrame(result.blank_spots.drop(columns=[], errors="ignore")).head(10000)
+        top = pd.DataFrame(result.blank_spots).head(5000)   # the full list is in the GeoJSON / Parquet
         neutralize_formulas(top.replace([np.inf], np.nan)).to_excel(xl, sheet_name="空白点", index=False)
         neutralize_formulas(pd.DataFrame(zones.drop(columns="geometry"))).to_excel(xl, sheet_name="盲区", index=False)
         neutralize_formulas(result.admin_blind_zones).to_excel(xl, sheet_name="无站点区县", index=False)

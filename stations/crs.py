@@ -63,7 +63,8 @@ def _arrays(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArra
 
 def in_china_bbox(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.bool_]:
     """True where a point lies inside the box in which GCJ-02/BD-09 shifts apply."""
-    x, y = _arrays(lon, lat)
+    x = np.asarray(lon, dtype=np.float64)
+    y = np.asarray(lat, dtype=np.float64)
     lon0, lat0, lon1, lat1 = CHINA_BBOX
     return (x >= lon0) & (x <= lon1) & (y >= lat0) & (y <= lat1)
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (DateTime, Float, ForeignKey, Integer, String, Text, create_engine, delete, event,
+from sqlalchemy import (DateTime, Float, Integer, String, Text, create_engine, delete, event,
                         func, insert, select, update)
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import model
@@ -83,6 +83,41 @@ class UserRow(Base):
     adcode: Mapped[str] = mapped_column(String(12), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=lambda: datetime.now(timezone.utc))
     active: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ProposalRow(Base):
+    """A proposed new station site submitted by a district union, with its computed impact."""
+
+    __tablename__ = "proposals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    adcode: Mapped[str] = mapped_column(String(12), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(100), default="")
+    services: Mapped[str] = mapped_column(String(500), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="待审核", index=True)   # 待审核 | 已采纳 | 已驳回
+    submitted_by: Mapped[str] = mapped_column(String(64))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime, default=lambda: datetime.now(timezone.utc))
+    reviewed_by: Mapped[str] = mapped_column(String(64), default="")
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    review_comment: Mapped[str] = mapped_column(Text, default="")
+    impact: Mapped[str] = mapped_column(Text, default="{}")      # JSON
+    station_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ProposalHistoryRow(Base):
+    __tablename__ = "proposal_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    proposal_id: Mapped[int] = mapped_column(Integer, index=True)
+    action: Mapped[str] = mapped_column(String(16))   # submit | accept | reject | build
+    user: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(DateTime, default=lambda: datetime.now(timezone.utc))
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 _FIELDS = [c for c in model.COLUMNS]

@@ -129,3 +129,33 @@ def test_analyze_bad_input(run, home: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
     result = run("analyze", "--hotspots", str(bad), "--out", str(tmp_path / "o"), "--metric", "network")
     assert result.exit_code != 0 and "--osm" in result.output
+
+
+def test_site_json_contract_and_outputs(run, home: Path, tmp_path: Path) -> None:
+    assert run("demo").exit_code == 0
+    hot = str(home / "sample" / "hotspots.csv")
+    greedy = run("site", "--hotspots", hot, "--k", "5", "--group", "外卖配送员", "--json")
+    assert greedy.exit_code == 0, greedy.output
+    g = json.loads(greedy.stdout)
+    assert len(g["sites"]) == 5 and {"lon", "lat", "gain", "name"} <= set(g["sites"][0])
+    assert [s["gain"] for s in g["sites"]] == sorted((s["gain"] for s in g["sites"]), reverse=True)
+    assert g["covered_after"] == pytest.approx(g["covered_before"] + sum(s["gain"] for s in g["sites"]))
+    assert "gap" not in g
+    exact = json.loads(run("site", "--hotspots", hot, "--k", "5", "--group", "外卖配送员", "--solver", "exact", "--json").stdout)
+    assert exact["gap"] is not None and exact["gap"] <= 1e-6
+    assert exact["covered_after"] >= g["covered_after"] - 1e-9          # greedy never beats the optimum
+    cands = tmp_path / "c.csv"
+    cands.write_text("名称,经度,纬度,host\n体育中心超市,113.3245,23.1375,超市\n从化街口银行,113.5905,23.5505,银行\n",
+                     encoding="gbk")
+    out = tmp_path / "sites.csv"
+    res = run("site", "--hotspots", hot, "--k", "1", "--candidates", str(cands), "--out", str(out), "--group", "外卖配送员")
+    assert res.exit_code == 0, res.output
+    import pandas as pd
+
+    table = pd.read_csv(out, encoding="utf-8-sig")
+    # the Tianhe site is already covered; the under-served Conghua site brings new demand
+    assert list(table["name"]) == ["从化街口银行"] and table["gain"].iloc[0] > 0 and table["host"].iloc[0] == "银行网点"
+    lscp = json.loads(run("site", "--hotspots", hot, "--objective", "lscp", "--target-share", "0.8", "--group",
+                          "外卖配送员", "--json").stdout)
+    assert lscp["covered_after"] / lscp["total_demand"] >= 0.8
+    assert run("site", "--hotspots", hot, "--objective", "mclp").exit_code != 0     # mclp needs --k
