@@ -14,7 +14,9 @@ nearest on the sphere (no projection, no distortion, valid across all of China).
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -63,7 +65,7 @@ def haversine_m(lon1: ArrayLike, lat1: ArrayLike, lon2: ArrayLike, lat2: ArrayLi
 
 
 def nearest_bulk(tree: cKDTree, station_vec: np.ndarray, lon: np.ndarray, lat: np.ndarray, *,
-                 workers: int = 1, candidates: int = 3) -> tuple[np.ndarray, np.ndarray]:
+                 workers: int = -1, candidates: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """Exact nearest station (position, chord length) for many points; equals ``tree.query(k=1)``.
 
     A lon/lat raster is laid over the points with cells about a sixth of the station spacing.
@@ -74,10 +76,9 @@ def nearest_bulk(tree: cKDTree, station_vec: np.ndarray, lon: np.ndarray, lat: n
     only points of cells with more candidates go to the KD-tree.
     """
     n = len(lon)
-    vec = unit_vectors(lon, lat)
     m = len(station_vec)
     if m < 2 or n < _BULK_MIN_POINTS:
-        chord, idx = tree.query(vec, k=1, workers=workers)
+        chord, idx = tree.query(unit_vectors(lon, lat), k=1, workers=workers)
         return idx.astype(np.int64), chord
     k = min(candidates, m - 1)
     lon0, lon1 = float(np.min(lon)), float(np.max(lon))
@@ -100,29 +101,49 @@ def nearest_bulk(tree: cKDTree, station_vec: np.ndarray, lon: np.ndarray, lat: n
     reach = d[:, 0] + 2 * r
     n_cand = (d[:, :k] <= reach[:, None]).sum(axis=1)
     too_many = d[:, k] <= reach
-    ix = np.minimum(((lon - lon0) / dx).astype(np.int64), nx - 1)
-    iy = np.minimum(((lat - lat0) / dy).astype(np.int64), ny - 1)
-    cell = iy * nx + ix
-    best = s[cell, 0]
-    diff = vec - station_vec[best]
-    best_sq = np.einsum("ij,ij->i", diff, diff)
-    n_pt = n_cand[cell]
-    for j in range(1, k):
-        sel = np.flatnonzero(n_pt > j)
-        if not len(sel):
-            break
-        cj = s[cell[sel], j]
-        dd = vec[sel] - station_vec[cj]
-        dj = np.einsum("ij,ij->i", dd, dd)
-        better = (dj < best_sq[sel]) | ((dj == best_sq[sel]) & (cj < best[sel]))
-        best[sel[better]] = cj[better]
-        best_sq[sel[better]] = dj[better]
-    fallback = np.flatnonzero(too_many[cell])
-    if len(fallback):
-        c2, i2 = tree.query(vec[fallback], k=1, workers=workers)
-        best[fallback] = i2
-        best_sq[fallback] = c2 * c2
-    return best.astype(np.int64), np.sqrt(best_sq)
+    first_station = np.ascontiguousarray(s[:, 0])
+    best = np.empty(n, dtype=np.int64)
+    best_chord = np.empty(n)
+
+    def run(lo: int, hi: int) -> None:
+        # One chunk of points: small enough for the temporaries to stay in cache, and numpy and
+        # cKDTree release the GIL, so chunks run on all cores.
+        v = unit_vectors(lon[lo:hi], lat[lo:hi])
+        cx = np.minimum(((lon[lo:hi] - lon0) / dx).astype(np.int64), nx - 1)
+        cy = np.minimum(((lat[lo:hi] - lat0) / dy).astype(np.int64), ny - 1)
+        cell = cy * nx + cx
+        b = first_station[cell]
+        diff = v - station_vec[b]
+        b_sq = np.einsum("ij,ij->i", diff, diff)
+        n_pt = n_cand[cell]
+        for j in range(1, k):
+            sel = np.flatnonzero(n_pt > j)
+            if not len(sel):
+                break
+            cj = s[cell[sel], j]
+            dd = v[sel] - station_vec[cj]
+            dj = np.einsum("ij,ij->i", dd, dd)
+            better = (dj < b_sq[sel]) | ((dj == b_sq[sel]) & (cj < b[sel]))
+            b[sel[better]] = cj[better]
+            b_sq[sel[better]] = dj[better]
+        fallback = np.flatnonzero(too_many[cell])
+        if len(fallback):
+            c2, i2 = tree.query(v[fallback], k=1)
+            b[fallback] = i2
+            b_sq[fallback] = c2 * c2
+        best[lo:hi] = b
+        best_chord[lo:hi] = np.sqrt(b_sq)
+
+    step_rows = 1 << 18
+    ranges = [(lo, min(lo + step_rows, n)) for lo in range(0, n, step_rows)]
+    threads = max(1, min(os.cpu_count() or 1, 8) if workers in (-1, None) else int(workers))
+    if threads == 1 or len(ranges) == 1:
+        for lo, hi in ranges:
+            run(lo, hi)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda r: run(*r), ranges))
+    return best, best_chord
 
 
 class StationIndex:

@@ -124,8 +124,9 @@ def test_unknown_filter_values_raise() -> None:
         index.nearest(113.3, 23.1, type="加油站")
 
 
-@pytest.mark.parametrize("n_stations,spread", [(10_000, 1.0), (50, 1.0), (3, 0.01), (2000, 8.0)])
-def test_bulk_equals_kdtree_query(n_stations: int, spread: float) -> None:
+@pytest.mark.parametrize("n_stations,spread,n_points", [(10_000, 1.0, 60_000), (50, 1.0, 60_000), (3, 0.01, 60_000),
+                                                        (2000, 8.0, 60_000), (5000, 2.0, 700_000)])
+def test_bulk_equals_kdtree_query(n_stations: int, spread: float, n_points: int) -> None:
     from scipy.spatial import cKDTree
 
     from yizhan.stations.validate import unit_vectors
@@ -133,8 +134,8 @@ def test_bulk_equals_kdtree_query(n_stations: int, spread: float) -> None:
     rng = np.random.default_rng(n_stations)
     slon, slat = rng.uniform(113, 113 + spread, n_stations), rng.uniform(23, 23 + spread * 0.7, n_stations)
     # clustered points, duplicates and points exactly on stations
-    lon = np.concatenate([rng.normal(113.3, 0.2 * spread, 60_000), slon[:20], np.full(100, 113.5)])
-    lat = np.concatenate([rng.normal(23.2, 0.15 * spread, 60_000), slat[:20], np.full(100, 23.3)])
+    lon = np.concatenate([rng.normal(113.3, 0.2 * spread, n_points), slon[:20], np.full(100, 113.5)])
+    lat = np.concatenate([rng.normal(23.2, 0.15 * spread, n_points), slat[:20], np.full(100, 23.3)])
     vec = unit_vectors(slon, slat)
     tree = cKDTree(vec)
     idx, chord = nearest_bulk(tree, vec, lon, lat)
