@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     },
     "DEFAULT_THRESHOLD_M": 1000.0,
     # web
+    "HOTSPOTS_FILE": None,           # hotspots the maps use; None -> <home>/sample/hotspots.csv
+    "OSM_FILE": None,                # local OSM file: rider page ranks by road distance, network metric
+    "SESSION_COOKIE_SECURE": False,  # set True behind HTTPS
     "TILES": "none",                 # none | osm | amap | tianditu
     "TIANDITU_KEY": "",
     "SECRET_KEY": None,              # generated into <home>/secret_key if missing

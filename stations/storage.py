@@ -357,6 +357,14 @@ class Registry:
                 return None
             return {"id": row.id, "username": row.username, "role": row.role, "adcode": row.adcode}
 
+    def get_user(self, user_id: int) -> dict[str, Any] | None:
+        """An active account by id (without the password hash), or None."""
+        with self.Session() as s:
+            row = s.get(UserRow, int(user_id))
+            if row is None or not row.active:
+                return None
+            return {"id": row.id, "username": row.username, "role": row.role, "adcode": row.adcode}
+
     def users(self) -> pd.DataFrame:
         """Accounts (without password hashes)."""
         with self.engine.connect() as conn:

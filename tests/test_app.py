@@ -14,7 +14,7 @@ from yizhan.stations import import_stations_file
 @pytest.fixture
 def app(home: Path, tmp_path: Path):
     app = create_app({"HOME": str(home), "TESTING": True})
-    reg = app.extensions["yizhan"]["registry"]
+    reg = app.extensions["yizhan"].registry
     import_stations_file(reg, write_csv(tmp_path / "s.csv", STATION_ROWS))
     return app
 

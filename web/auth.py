@@ -1,0 +1,106 @@
+"""Log in and out, the current user, role checks and CSRF protection.
+
+Accounts live in the registry (admin, planner, district union bound to one adcode); anonymous
+visitors (riders) only read public station data.  Every state-changing request (POST, PUT,
+PATCH, DELETE) must carry the session's CSRF token, in the form field ``csrf_token`` or the
+``X-CSRF-Token`` header.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+
+from .errors import ApiError
+from .services import services
+
+bp = Blueprint("auth", __name__)
+
+ROLE_NAMES = {"admin": "管理员", "planner": "规划人员", "district": "区工会"}
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (created on first use)."""
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_csrf() -> None:
+    """``before_request`` hook: refuse state-changing requests without the right token."""
+    if request.method not in _UNSAFE or request.routing_exception is not None:
+        return  # safe method, or a 404/405 that Flask answers anyway
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+    expected = session.get("csrf", "")
+    if not expected or not sent or not hmac.compare_digest(str(sent), str(expected)):
+        if request.path.startswith("/api/"):
+            raise ApiError("缺少或无效的 CSRF 令牌", "missing or invalid CSRF token", status=403)
+        abort(403)
+
+
+def load_user() -> None:
+    """``before_request`` hook: ``g.user`` is the logged-in account or None."""
+    uid = session.get("uid")
+    g.user = services().registry.get_user(uid) if uid else None
+
+
+def current_user() -> dict[str, Any] | None:
+    """The logged-in account (dict with id, username, role, adcode) or None."""
+    return g.get("user")
+
+
+def require(*roles: str) -> Callable:
+    """Decorator: the view needs a logged-in user with one of ``roles`` (any role if none given)."""
+
+    def wrap(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def inner(*args: Any, **kwargs: Any):  # noqa: ANN202
+            user = current_user()
+            api = request.path.startswith("/api/")
+            if user is None:
+                if api:
+                    raise ApiError("需要登录", "login required", status=401)
+                return redirect(url_for("auth.login", next=request.full_path))
+            if roles and user["role"] not in roles:
+                if api:
+                    raise ApiError("没有权限", "forbidden for this role", status=403)
+                abort(403)
+            return view(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():  # noqa: ANN201
+    """Login form."""
+    error = None
+    if request.method == "POST":
+        username = request.form.get("username", "")[:64]
+        password = request.form.get("password", "")[:256]
+        user = services().registry.check_user(username, password)
+        if user is None:
+            error = "用户名或密码错误 / wrong username or password"
+        else:
+            session.clear()
+            session["uid"] = user["id"]
+            csrf_token()
+            target = request.args.get("next", "")
+            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("pages.index"))
+    return render_template("login.html", error=error), (401 if error else 200)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():  # noqa: ANN201
+    """Log out (POST with the CSRF token)."""
+    session.clear()
+    flash("已退出登录 / logged out")
+    return redirect(url_for("pages.index"))

@@ -1,0 +1,83 @@
+"""JSON errors for the API: bilingual messages, 4xx for bad requests, never a 500 for bad input."""
+
+from __future__ import annotations
+
+import math
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+_HTTP_ZH = {400: "请求有误", 401: "需要登录", 403: "没有权限", 404: "找不到", 405: "不允许的请求方法",
+            409: "冲突", 413: "上传内容过大", 415: "不支持的内容类型", 429: "请求过于频繁", 500: "服务器内部错误"}
+
+
+class ApiError(Exception):
+    """A bad request to the JSON API: answered with ``status`` and a bilingual message."""
+
+    def __init__(self, zh: str, en: str, *, status: int = 400, field: str | None = None) -> None:
+        super().__init__(en)
+        self.zh, self.en, self.status, self.field = zh, en, status, field
+
+
+def register(app: Flask) -> None:
+    """Install the JSON error handlers (API paths answer JSON, pages keep HTML errors)."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):  # noqa: ANN202
+        body = {"error": {"zh": exc.zh, "en": exc.en, "status": exc.status}}
+        if exc.field:
+            body["error"]["field"] = exc.field
+        return jsonify(body), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):  # noqa: ANN202
+        if request.path.startswith("/api/") or request.path.endswith(".json"):
+            return jsonify({"error": {"zh": _HTTP_ZH.get(exc.code or 500, "请求错误"), "en": exc.description,
+                                      "status": exc.code}}), exc.code
+        return exc
+
+
+# -- request parsing helpers (shared by the API blueprints) -----------------------------------------
+def args(allowed: set[str]) -> dict[str, str]:
+    """Query parameters, rejecting unknown ones with a 400."""
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        raise ApiError(f"未知参数：{', '.join(unknown)}", f"unknown parameter(s): {', '.join(unknown)}",
+                       field=unknown[0])
+    return {k: request.args.get(k, "") for k in allowed if k in request.args}
+
+
+def number(values: dict[str, str], name: str, lo: float, hi: float, *, default: float | None = None) -> float:
+    """A finite float parameter within [lo, hi] (required unless ``default``)."""
+    raw = str(values.get(name, "")).strip()
+    if raw == "":
+        if default is not None:
+            return default
+        raise ApiError(f"缺少参数 {name}", f"missing parameter {name}", field=name)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(f"参数 {name} 不是数字", f"parameter {name} is not a number", field=name) from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise ApiError(f"参数 {name} 超出范围 [{lo}, {hi}]", f"parameter {name} out of range [{lo}, {hi}]", field=name)
+    return value
+
+
+def integer(values: dict[str, str], name: str, default: int | None, lo: int, hi: int) -> int | None:
+    """An integer parameter within [lo, hi] (``default`` when absent)."""
+    raw = str(values.get(name, "")).strip()
+    if raw == "":
+        return default
+    if not raw.lstrip("-").isdigit() or not lo <= int(raw) <= hi:
+        raise ApiError(f"参数 {name} 应为 {lo} 到 {hi} 的整数", f"parameter {name} must be an integer from {lo} to {hi}",
+                       field=name)
+    return int(raw)
+
+
+def choice(values: dict[str, str], name: str, options: tuple[str, ...], default: str) -> str:
+    """One of ``options`` (``default`` when absent)."""
+    raw = str(values.get(name, "")).strip() or default
+    if raw not in options:
+        raise ApiError(f"参数 {name} 应为 {' / '.join(options)}", f"parameter {name} must be one of {', '.join(options)}",
+                       field=name)
+    return raw

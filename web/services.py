@@ -1,0 +1,128 @@
+"""What the pages and the API share: the registry, the nearest-station index, the demand grid,
+the road network and a cache of coverage results — one :class:`Services` per app.
+
+Heavy objects are built lazily and rebuilt only when their input changed (the registry's
+version, the hotspot file's modification time), under a lock so concurrent requests build once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+
+from ..stations.storage import Registry
+
+log = logging.getLogger(__name__)
+
+_RESULT_CACHE = 16
+
+
+class Services:
+    """Lazily built, shared state of one app."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.home = Path(config["HOME"])
+        self.registry = Registry(config["DATABASE_URL"])
+        self._lock = threading.RLock()
+        self._index = None
+        self._index_version: int | None = None
+        self._demand: dict[tuple, Any] = {}
+        self._results: OrderedDict[tuple, Any] = OrderedDict()
+        self._network = None
+        self._network_tried = False
+
+    # -- stations -------------------------------------------------------------------------------
+    def station_index(self):  # noqa: ANN201
+        """The nearest-station index for the current registry (rebuilt after any change)."""
+        from ..stations.nearest import StationIndex
+
+        version = self.registry.version()
+        if self._index is None or self._index_version != version:
+            with self._lock:
+                if self._index is None or self._index_version != version:
+                    self._index = StationIndex(self.registry.stations())
+                    self._index_version = version
+        return self._index
+
+    # -- demand -----------------------------------------------------------------------------------
+    def hotspots_file(self) -> Path | None:
+        """The hotspot file the maps use: ``HOTSPOTS_FILE`` or the sample's, if present."""
+        configured = self.config.get("HOTSPOTS_FILE")
+        path = Path(configured) if configured else self.home / "sample" / "hotspots.csv"
+        if not path.is_absolute():
+            path = self.home / path
+        return path if path.is_file() else None
+
+    def demand(self, res: int = 9):  # noqa: ANN201
+        """The demand grid at ``res`` from the hotspot file (None when there is no file)."""
+        from ..coverage import aggregate, read_hotspots
+
+        path = self.hotspots_file()
+        if path is None:
+            return None
+        key = (str(path), path.stat().st_mtime_ns, int(res))
+        hit = self._demand.get(key)
+        if hit is None:
+            with self._lock:
+                hit = self._demand.get(key)
+                if hit is None:
+                    points = read_hotspots(path, tz=self.config["TIMEZONE"], skip_bad_rows=True)
+                    hit = aggregate(points, int(res))
+                    self._demand = {key: hit}
+        return hit
+
+    # -- road network -------------------------------------------------------------------------------
+    def network(self):  # noqa: ANN201
+        """The e-bike road network from ``OSM_FILE`` (None when not configured)."""
+        if self._network is None and not self._network_tried:
+            with self._lock:
+                if self._network is None and not self._network_tried:
+                    self._network_tried = True
+                    path = self.config.get("OSM_FILE")
+                    if path:
+                        from ..geodata.roads import load_network
+
+                        try:
+                            self._network = load_network(path, mode="ebike", cache_dir=self.home / "cache")
+                        except (OSError, ValueError) as exc:
+                            log.error("road network %s not loaded: %s", path, exc)
+        return self._network
+
+    # -- coverage -------------------------------------------------------------------------------------
+    def coverage(self, *, metric: str = "great-circle", group: str | None = None, hour: int | None = None,
+                 res: int = 9, threshold_m: float | None = None):  # noqa: ANN201
+        """A cached :class:`~yizhan.coverage.CoverageResult` (None without hotspot data)."""
+        from ..coverage import analyze
+
+        demand = self.demand(res)
+        if demand is None:
+            return None
+        key = (metric, group, hour, res, threshold_m, self.registry.version(), id(demand))
+        hit = self._results.get(key)
+        if hit is not None:
+            self._results.move_to_end(key)
+            return hit
+        network = self.network() if metric == "network" else None
+        if metric == "network" and network is None:
+            from .errors import ApiError
+
+            raise ApiError("未配置道路网络（OSM_FILE）", "no road network configured (OSM_FILE)", status=409,
+                           field="metric")
+        result = analyze(self.registry.stations(), demand, metric=metric, group=group, hour=hour,
+                         threshold_m=threshold_m, thresholds=self.config["THRESHOLDS_M"], network=network)
+        with self._lock:
+            self._results[key] = result
+            while len(self._results) > _RESULT_CACHE:
+                self._results.popitem(last=False)
+        return result
+
+
+def services() -> Services:
+    """The :class:`Services` of the current app."""
+    return current_app.extensions["yizhan"]
