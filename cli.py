@@ -441,6 +441,37 @@ def history(c: Context, station: str | None, limit: int) -> None:
                    f"{row.note}")
 
 
+@main.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_ctx
+def backup(c: Context, file: str) -> None:
+    """备份登记数据库（运行中也可）/ back up the registry database (safe while serving)."""
+    from .stations import RegistryError
+
+    try:
+        path = c.registry.backup(file)
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"已备份到 {path}（{c.registry.count()} 个站点）/ backed up to {path}")
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--yes", is_flag=True, help="不再确认 / do not ask")
+@pass_ctx
+def restore(c: Context, file: str, yes: bool) -> None:
+    """从备份恢复登记数据库（替换当前数据）/ restore the registry from a backup (replaces current data)."""
+    from .stations import RegistryError
+
+    if not yes:
+        click.confirm(f"用 {file} 替换当前的 {c.registry.count()} 个站点？/ replace the current registry?", abort=True)
+    try:
+        counts = c.registry.restore(file, user="cli")
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"已恢复：{counts['stations']} 个站点，{counts['users']} 个账号 / restored")
+
+
 @main.command("undo")
 @click.argument("history_id", type=int)
 @click.option("--user", default="cli", show_default=True)

@@ -94,6 +94,13 @@ def decode_bytes(data: bytes, encoding: str = "auto") -> tuple[str, str]:
             raise ImportValidationError([Problem(None, None, "encoding",
                                                  f"无法按编码 {encoding} 读取文件：{exc}",
                                                  f"cannot decode the file as {encoding}: {exc}")]) from exc
+    if enc == "auto" and data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        # Excel's "Unicode text" export: UTF-16 with a byte-order mark
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise ImportValidationError([Problem(None, None, "encoding", "UTF-16 文件内容损坏",
+                                                 "the UTF-16 file is damaged")]) from exc
     if b"\x00" in data[:4096]:
         raise ImportValidationError([Problem(
             None, None, "binary", "文件不是文本表格（含二进制内容），请提供 CSV、XLSX 或 GeoJSON",
@@ -176,9 +183,15 @@ def map_columns(columns: list[str]) -> tuple[dict[str, str], dict[str, str], lis
     return rename, headers, unknown
 
 
+_MANGLED_RE = re.compile(r"^(.*)\.(\d+)$")
+
+
 def _finish(frame: pd.DataFrame, *, encoding: str, fmt: str, row_offset: int) -> RawTable:
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    names = set(frame.columns)
+    # pandas renames a repeated header "经度" to "经度.1": report those as duplicates too
+    duplicated = frame.columns[frame.columns.duplicated()].tolist() + [
+        m.group(1) for c in frame.columns if (m := _MANGLED_RE.match(c)) and m.group(1) in names]
     if duplicated:
         raise ImportValidationError([Problem(None, c, "duplicate_column", "表头重复", "duplicate header")
                                      for c in duplicated])
@@ -226,6 +239,11 @@ def read_csv_bytes(data: bytes, *, encoding: str = "auto") -> RawTable:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
                             sep=_sniff_delimiter(text), skipinitialspace=True, engine="python")
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+        if "field larger than field limit" in str(exc):
+            limit = csv.field_size_limit()
+            row = next((i for i, line in enumerate(text.split("\n"), start=1) if len(line) > limit), None)
+            raise ImportValidationError([Problem(row, None, "too_long", f"单元格内容过长（超过 {limit} 个字符）",
+                                                 f"a cell is longer than {limit} characters")]) from exc
         raise ImportValidationError([Problem(None, None, "csv", f"CSV 格式错误：{exc}",
                                              f"malformed CSV: {exc}")]) from exc
     return _finish(frame, encoding=used, fmt="csv", row_offset=2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
@@ -328,6 +329,68 @@ class Registry:
             if rows:
                 s.execute(insert(HistoryRow), rows)
         return len(frame)
+
+    # -- backup ------------------------------------------------------------------------------
+    def backup(self, path: str | Path) -> Path:
+        """Write a consistent copy of the registry database to ``path`` (SQLite's online backup).
+
+        Safe while the app is running: readers and writers may continue.  Only for SQLite
+        registries; use the database's own tools (pg_dump) for PostgreSQL.
+        """
+        import sqlite3
+
+        if self.engine.dialect.name != "sqlite":
+            raise RegistryError("备份命令只支持 SQLite，PostgreSQL 请用 pg_dump / backup supports SQLite only; use pg_dump")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.unlink()
+        raw = self.engine.raw_connection()
+        try:
+            dst = sqlite3.connect(target)
+            try:
+                raw.driver_connection.backup(dst)
+            finally:
+                dst.close()
+        finally:
+            raw.close()
+        return target
+
+    def restore(self, path: str | Path, *, user: str = "") -> dict[str, int]:
+        """Replace the registry's contents with a backup made by :meth:`backup` (checked first).
+
+        The backup must pass SQLite's integrity check and hold the registry tables; then it is
+        copied over the live database in one step.  Returns the station and user counts restored.
+        """
+        import sqlite3
+
+        if self.engine.dialect.name != "sqlite":
+            raise RegistryError("恢复命令只支持 SQLite / restore supports SQLite only")
+        source = Path(path)
+        if not source.is_file():
+            raise RegistryError(f"找不到备份文件 / backup not found: {source}")
+        try:
+            src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+            try:
+                ok = src.execute("PRAGMA integrity_check").fetchone()[0]
+                tables = {r[0] for r in src.execute("select name from sqlite_master where type='table'")}
+                if ok != "ok" or not {"stations", "station_history", "users"} <= tables:
+                    raise RegistryError("备份文件损坏或不是驿站通数据库 / the backup is damaged or not a yizhan registry")
+                counts = {"stations": src.execute("select count(*) from stations").fetchone()[0],
+                          "users": src.execute("select count(*) from users").fetchone()[0]}
+                self.engine.dispose()
+                raw = self.engine.raw_connection()
+                try:
+                    src.backup(raw.driver_connection)
+                finally:
+                    raw.close()
+            finally:
+                src.close()
+        except sqlite3.DatabaseError as exc:
+            raise RegistryError(f"备份文件无法读取 / cannot read the backup: {exc}") from exc
+        Base.metadata.create_all(self.engine)
+        log.info("registry restored from %s by %s", source, user or "-")
+        return counts
 
     # -- users -------------------------------------------------------------------------------
     def create_user(self, username: str, password: str, role: str, *, adcode: str = "") -> int:
