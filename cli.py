@@ -7,6 +7,7 @@ them so that ``yizhan --help`` stays fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -161,18 +162,47 @@ def _sample_message(info: dict[str, Any]) -> str:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="监听地址 / address to listen on")
 @click.option("--port", type=int, default=5000, show_default=True, help="端口 / port")
+@click.option("--production", is_flag=True,
+              help="用 gunicorn 多进程生产服务器 / serve with gunicorn (several worker processes)")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="gunicorn 工作进程数（默认 CPU 核数）/ worker processes (default: CPU count)")
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="每个进程的线程数 / threads per worker")
 @click.option("--debug", is_flag=True, help="Flask 调试模式 / debug mode (development only)")
 @pass_ctx
-def serve(c: Context, host: str, port: int, debug: bool) -> None:
+def serve(c: Context, host: str, port: int, production: bool, workers: int | None, threads: int, debug: bool) -> None:
     """启动网页服务（空数据目录自动载入广州样例）/ serve the web app (loads the sample on an empty home)."""
     from .app import create_app
     from .geodata.sample import load_sample
 
     if c.registry.count() == 0:
         click.echo(_sample_message(load_sample(c.registry, c.home)))
+    if production:
+        _serve_gunicorn(str(c.home), host, port, workers or (os.cpu_count() or 2), threads)
+        return
     app = create_app({"HOME": str(c.home)})
     click.echo(f"驿站通已启动 / serving on http://{host}:{port}/  (Ctrl+C 退出 / to quit)")
     app.run(host=host, port=port, debug=debug, use_reloader=False)
+
+
+def _serve_gunicorn(home: str, host: str, port: int, workers: int, threads: int) -> None:
+    """Run the app under gunicorn (gthread workers) without a separate config file."""
+    from gunicorn.app.base import BaseApplication
+
+    class _App(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                               "worker_class": "gthread", "timeout": 60, "graceful_timeout": 20,
+                               "accesslog": None, "errorlog": "-", "loglevel": "warning"}.items():
+                self.cfg.set(key, value)
+
+        def load(self):  # noqa: ANN202
+            from .app import create_app
+
+            return create_app({"HOME": home})
+
+    click.echo(f"驿站通（生产模式，{workers} 进程 x {threads} 线程）/ serving with gunicorn on http://{host}:{port}/")
+    _App().run()
 
 
 @main.command()

@@ -38,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "HOTSPOTS_FILE": None,           # hotspots the maps use; None -> <home>/sample/hotspots.csv
     "OSM_FILE": None,                # local OSM file: rider page ranks by road distance, network metric
     "SESSION_COOKIE_SECURE": False,  # set True behind HTTPS
+    "RATE_LIMIT_ENABLED": True,
+    "RATE_LIMIT_NEAREST": "120 per minute",  # per client address, public nearest-station API
+    "RATE_LIMIT_LOGIN": "10 per minute",     # per client address, login attempts
+    "RATE_LIMIT_STORAGE": "memory://",       # per worker; redis://host:6379 to share between workers
     "TILES": "none",                 # none | osm | amap | tianditu
     "TIANDITU_KEY": "",
     "SECRET_KEY": None,              # generated into <home>/secret_key if missing

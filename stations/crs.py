@@ -89,6 +89,33 @@ def _gcj_delta(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[NDArray,
     return dlon, dlat
 
 
+_CHUNK = 1 << 17
+
+
+def _chunked(func):  # noqa: ANN001, ANN202
+    """Run a point-wise conversion over chunks on all cores (numpy releases the GIL); small inputs
+    and scalars go straight through.  Each point's result does not depend on its chunk."""
+    import functools
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    @functools.wraps(func)
+    def wrapper(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
+        x, y = _arrays(lon, lat)
+        if x.ndim != 1 or len(x) < 2 * _CHUNK or (os.cpu_count() or 1) == 1:
+            return func(x, y)
+        out_x, out_y = np.empty_like(x), np.empty_like(y)
+
+        def part(lo: int) -> None:
+            out_x[lo:lo + _CHUNK], out_y[lo:lo + _CHUNK] = func(x[lo:lo + _CHUNK], y[lo:lo + _CHUNK])
+
+        with ThreadPoolExecutor(min(os.cpu_count() or 1, 8)) as pool:
+            list(pool.map(part, range(0, len(x), _CHUNK)))
+        return out_x, out_y
+
+    return wrapper
+
+
 def _solve(forward, tx: NDArray, ty: NDArray, x: NDArray, y: NDArray) -> tuple[NDArray, NDArray]:
     """Solve ``forward(x, y) == (tx, ty)`` by fixed-point iteration from the start ``(x, y)``.
 
@@ -107,6 +134,13 @@ def _solve(forward, tx: NDArray, ty: NDArray, x: NDArray, y: NDArray) -> tuple[N
     return x, y
 
 
+def _gcj_forward(x: NDArray, y: NDArray) -> tuple[NDArray, NDArray]:
+    """WGS-84 -> GCJ-02 without the bounding-box test (for points known to be inside)."""
+    dlon, dlat = _gcj_delta(x, y)
+    return x + dlon, y + dlat
+
+
+@_chunked
 def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
     """WGS-84 -> GCJ-02 (Amap/Tencent). Points outside China are returned unchanged."""
     x, y = _arrays(lon, lat)
@@ -118,6 +152,7 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
     return x, y
 
 
+@_chunked
 def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
     """GCJ-02 -> WGS-84, exact inverse by fixed-point iteration (error far below 1 mm)."""
     gx, gy = _arrays(lon, lat)
@@ -126,11 +161,12 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
     if not m.any():
         return x, y
     tx, ty = gx[m], gy[m]
-    wx, wy = _solve(wgs84_to_gcj02, tx, ty, tx.copy(), ty.copy())
+    wx, wy = _solve(_gcj_forward, tx, ty, tx.copy(), ty.copy())
     x[m], y[m] = wx, wy
     return x, y
 
 
+@_chunked
 def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
     """GCJ-02 -> BD-09 (Baidu). Points outside China are returned unchanged."""
     x, y = _arrays(lon, lat)
@@ -144,6 +180,7 @@ def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
     return x, y
 
 
+@_chunked
 def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
     """BD-09 -> GCJ-02: the published one-step inverse refined by fixed-point iteration."""
     bx, by = _arrays(lon, lat)
