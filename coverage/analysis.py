@@ -79,7 +79,7 @@ def select_stations(stations: pd.DataFrame, *, group: str | None = None, hour: i
 
 
 def measure(cells: np.ndarray, stations: pd.DataFrame, *, metric: str, res: int, network: Any = None,
-            workers: int = 1) -> dist_mod.Distances:
+            workers: int = -1) -> dist_mod.Distances:
     """Distances from the cell centres to the nearest of ``stations`` with one metric."""
     slon = stations["lon"].to_numpy(dtype=float)
     slat = stations["lat"].to_numpy(dtype=float)
@@ -102,7 +102,7 @@ def measure(cells: np.ndarray, stations: pd.DataFrame, *, metric: str, res: int,
 def analyze(stations: pd.DataFrame, demand: DemandGrid, *, metric: str = "great-circle", group: str | None = None,
             hour: int | None = None, weekday: int = 0, threshold_m: float | None = None,
             thresholds: dict[str, float] | None = None, network: Any = None, floor: float = 0.0,
-            workers: int = 1) -> CoverageResult:
+            workers: int = -1) -> CoverageResult:
     """Coverage of ``demand`` by ``stations`` (a registry frame).
 
     Returns per-cell distances and coverage, blank spots (uncovered cells with demand above

@@ -41,7 +41,7 @@ class Distances:
 
 
 def great_circle(cell_lon: np.ndarray, cell_lat: np.ndarray, station_lon: np.ndarray,
-                 station_lat: np.ndarray, *, workers: int = 1) -> Distances:
+                 station_lat: np.ndarray, *, workers: int = -1) -> Distances:
     """Great-circle metres from each cell centre to the nearest station (exact)."""
     from scipy.spatial import cKDTree
 

@@ -78,7 +78,7 @@ def nearest_bulk(tree: cKDTree, station_vec: np.ndarray, lon: np.ndarray, lat: n
     n = len(lon)
     m = len(station_vec)
     if m < 2 or n < _BULK_MIN_POINTS:
-        chord, idx = tree.query(unit_vectors(lon, lat), k=1, workers=workers)
+        chord, idx = tree.query(unit_vectors(lon, lat), k=1, workers=workers if n > 10_000 else 1)
         return idx.astype(np.int64), chord
     k = min(candidates, m - 1)
     lon0, lon1 = float(np.min(lon)), float(np.max(lon))
@@ -210,7 +210,7 @@ class StationIndex:
         return entry
 
     def query(self, lon: ArrayLike, lat: ArrayLike, k: int = 1, *, mask: np.ndarray | None = None,
-              workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+              workers: int = -1) -> tuple[np.ndarray, np.ndarray]:
         """k nearest stations for many WGS-84 points at once.
 
         Returns ``(index, distance_m)`` arrays of shape (n_points, k): positions into
@@ -231,7 +231,7 @@ class StationIndex:
             out_i[:, 0] = idx[pos]
             out_d[:, 0] = chord_to_m(chord)
             return out_i, out_d
-        chord, pos = tree.query(unit_vectors(lon_a, lat_a), k=kk, workers=workers)
+        chord, pos = tree.query(unit_vectors(lon_a, lat_a), k=kk, workers=workers if n > 10_000 else 1)
         chord = chord.reshape(n, kk)
         pos = pos.reshape(n, kk)
         out_i[:, :kk] = idx[pos]
