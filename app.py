@@ -33,7 +33,7 @@ def _secret_key(home: Path) -> str:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app. ``test_config`` may set ``HOME`` and override any setting."""
-    from .web import api, auth, errors, pages
+    from .web import api, auth, errors, pages, ratelimit
     from .web.services import Services
 
     overrides = dict(test_config or {})
@@ -52,9 +52,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.before_request(auth.check_csrf)
     app.context_processor(lambda: {"csrf_token": auth.csrf_token, "current_user": auth.current_user,
                                    "role_names": auth.ROLE_NAMES})
-    for bp in (pages.bp, api.bp, auth.bp):
+    for bp in (pages.bp, api.bp, api.openapi_bp, auth.bp):
         app.register_blueprint(bp)
     errors.register(app)
+    ratelimit.init(app)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)
     return app

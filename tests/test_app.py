@@ -68,3 +68,24 @@ def test_api_unknown_route_and_method(client) -> None:
     assert client.post("/api/nearest?lon=1&lat=2").status_code == 405
     assert client.get("/api/stations?colour=red").status_code == 400
     assert client.get("/api/health").get_json()["stations"] == 3
+
+
+def test_rate_limits_answer_429(home: Path, tmp_path: Path) -> None:
+    limited = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_NEAREST": "3 per minute",
+                          "RATE_LIMIT_LOGIN": "2 per minute"})
+    import_stations_file(limited.extensions["yizhan"].registry, write_csv(tmp_path / "s.csv", STATION_ROWS))
+    c = limited.test_client()
+    codes = [c.get("/api/nearest?lon=113.3&lat=23.1").status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    body = c.get("/api/nearest?lon=113.3&lat=23.1").get_json()
+    assert body["error"]["status"] == 429 and body["error"]["zh"]
+    assert c.get("/api/stations").status_code == 200          # other public routes are not limited
+    with c.session_transaction() as s:
+        s["csrf"] = "tok"
+    logins = [c.post("/login", data={"username": "x", "password": "y", "csrf_token": "tok"}).status_code for _ in range(4)]
+    assert logins[:2] == [401, 401] and logins[2:] == [429, 429]
+
+
+def test_405_names_allowed_methods(client) -> None:
+    resp = client.post("/api/nearest?lon=1&lat=2")
+    assert resp.status_code == 405 and "GET" in resp.headers["Allow"]

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
 from .errors import ApiError
+from .ratelimit import limiter, login_limit
 from .services import services
 
 bp = Blueprint("auth", __name__)
@@ -80,6 +81,7 @@ def require(*roles: str) -> Callable:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def login():  # noqa: ANN201
     """Login form."""
     error = None

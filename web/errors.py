@@ -32,8 +32,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # noqa: ANN202
         if request.path.startswith("/api/") or request.path.endswith(".json"):
+            headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]  # Allow, Retry-After
             return jsonify({"error": {"zh": _HTTP_ZH.get(exc.code or 500, "请求错误"), "en": exc.description,
-                                      "status": exc.code}}), exc.code
+                                      "status": exc.code}}), exc.code, headers
         return exc
 
 

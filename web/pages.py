@@ -1,17 +1,263 @@
-"""HTML pages (blueprint ``pages``): planner map ``/``, rider page ``/nearest``, proposals ``/proposals``."""
+"""HTML pages (blueprint ``pages``): planner map ``/``, rider page ``/nearest``, proposals ``/proposals``.
+
+The pages hold no data beyond names for the filters: every layer, list and table is loaded by the
+page's script from the JSON API (``web/api.py``).  The planner map's skeleton (centre, zoom, layer
+groups, layer control, full-screen button, legend) is built with folium and embedded in the page;
+``static/planner.js`` fills the layers for the current view.  Every script and stylesheet is served
+from ``static/`` (see :mod:`yizhan.web.folium_assets`).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from collections import Counter
+from typing import Any
+
+from flask import Blueprint, current_app, render_template, url_for
 
 from ..stations import model
+from . import folium_assets
+from .auth import current_user, require
 from .services import services
 
 bp = Blueprint("pages", __name__)
 
+#: Marker colour and Font Awesome icon per station type (awesome-markers colours; ``hex`` for legends and lists).
+STATION_STYLES: dict[str, dict[str, str]] = {
+    "工会爱心驿站": {"color": "red", "icon": "heart", "hex": "#d63e2a"},
+    "司机之家": {"color": "blue", "icon": "truck", "hex": "#38aadd"},
+    "快递员之家": {"color": "orange", "icon": "box", "hex": "#f69730"},
+    "网约送餐员之家": {"color": "green", "icon": "motorcycle", "hex": "#72b026"},
+    "职工服务中心": {"color": "purple", "icon": "building", "hex": "#d252b9"},
+    "户外劳动者服务站点": {"color": "cadetblue", "icon": "mug-hot", "hex": "#436978"},
+}
+#: Distance classes of the coverage hexagons (``dclass`` 0..4): colour and bilingual label.
+DISTANCE_CLASSES: list[dict[str, str]] = [
+    {"color": "#1a9850", "zh": "≤半阈值", "en": "≤ half the threshold", "short": "≤ ½×"},
+    {"color": "#91cf60", "zh": "≤阈值", "en": "≤ threshold", "short": "≤ 1×"},
+    {"color": "#fee08b", "zh": "≤2倍", "en": "≤ 2 × threshold", "short": "≤ 2×"},
+    {"color": "#fc8d59", "zh": "≤4倍", "en": "≤ 4 × threshold", "short": "≤ 4×"},
+    {"color": "#d73027", "zh": "更远/不可达", "en": "farther / unreachable", "short": "farther"},
+]
+#: Short English station-type names for the map legend.
+_TYPE_SHORT_EN = {"工会爱心驿站": "union station", "司机之家": "drivers' home", "快递员之家": "couriers' home",
+                  "网约送餐员之家": "riders' home", "职工服务中心": "service centre", "户外劳动者服务站点": "outdoor workers"}
+METRICS: list[tuple[str, str]] = [
+    ("great-circle", "直线距离 / great-circle"),
+    ("grid", "网格步数 / H3 grid"),
+    ("network", "道路网络 / road network"),
+]
+CRS_CHOICES: list[tuple[str, str]] = [
+    ("gcj02", "高德/腾讯 (GCJ-02)"),
+    ("bd09", "百度 (BD-09)"),
+    ("wgs84", "GPS (WGS-84)"),
+]
+#: Paths under ``static/`` that base.html loads on every page (folium must not load them again).
+BASE_ASSETS = ("vendor/bootstrap/css/bootstrap.min.css",)
+DEFAULT_CITY = "440100"
+
+
+def _boundary_names() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Cities and districts (adcode, name, parent) for the filters; names only, no geometry."""
+    from ..geodata.boundaries import load_boundaries
+
+    frame = load_boundaries().drop(columns="geometry")
+    rows = frame.to_dict("records")
+    cities = [{"adcode": r["adcode"], "name": r["name"]} for r in rows if r["level"] == "city"]
+    districts = [{"adcode": r["adcode"], "name": r["name"], "parent": r["parent_adcode"]}
+                 for r in rows if r["level"] == "district"]
+    return cities, districts
+
+
+def _station_view(stations) -> tuple[list[list[float]] | None, str]:
+    """Bounds ``[[south, west], [north, east]]`` of the bulk of the stations (2nd..98th percentile,
+    WGS-84) and the city (adcode) holding most of them."""
+    if stations is None or not len(stations):
+        return None, DEFAULT_CITY
+    lon, lat = stations["lon"].astype(float), stations["lat"].astype(float)
+    q = 0.02 if len(stations) >= 50 else 0.0
+    bounds = [[float(lat.quantile(q)), float(lon.quantile(q))], [float(lat.quantile(1 - q)), float(lon.quantile(1 - q))]]
+    codes = [str(c)[:4] + "00" for c in stations["adcode"].fillna("") if str(c).strip()[:4].isdigit()]
+    city = Counter(codes).most_common(1)[0][0] if codes else DEFAULT_CITY
+    return bounds, city
+
+
+def _page_config(**extra: Any) -> dict[str, Any]:
+    """Settings the page scripts read (embedded as JSON): base map, display CRS, styles, thresholds."""
+    cfg = current_app.config
+    out = {
+        "crs": folium_assets.display_crs(cfg),
+        "tiles": folium_assets.tile_layers(cfg),
+        "styles": STATION_STYLES,
+        "dclasses": DISTANCE_CLASSES,
+        "thresholds": dict(cfg.get("THRESHOLDS_M") or {}),
+        "default_threshold": float(cfg.get("DEFAULT_THRESHOLD_M") or 1000.0),
+        "network": bool(cfg.get("OSM_FILE")),
+        "here_icon": url_for("static", filename="icons/here.svg"),
+    }
+    out.update(extra)
+    return out
+
+
+# -- planner map ------------------------------------------------------------------------------------
+def _legend_element():
+    """The map legend: a Leaflet control (branca MacroElement) built with DOM text nodes."""
+    from branca.element import MacroElement
+    from jinja2 import Template
+
+    class Legend(MacroElement):
+        _template = Template("""
+            {% macro script(this, kwargs) %}
+            (function () {
+              var data = {{ this.data|tojson }};
+              var legend = L.control({position: 'bottomright'});
+              function el(tag, cls, text) {
+                var e = document.createElement(tag);
+                if (cls) e.className = cls;
+                if (text) e.textContent = text;
+                return e;
+              }
+              legend.onAdd = function () {
+                var box = L.DomUtil.create('details', 'yz-legend');
+                box.open = window.innerWidth >= 768;
+                L.DomEvent.disableClickPropagation(box);
+                L.DomEvent.disableScrollPropagation(box);
+                box.appendChild(el('summary', '', '图例 / Legend'));
+                var head = el('div', 'yz-legend-head', '到最近站点的距离 ');
+                head.appendChild(el('small', '', 'distance to the nearest station'));
+                var th = el('div', 'yz-legend-threshold'); th.setAttribute('data-threshold', '');
+                box.appendChild(head); box.appendChild(th);
+                var scale = el('div', 'yz-legend-scale');
+                data.classes.forEach(function (c) {
+                  var cell = el('div', 'yz-legend-step');
+                  var sw = el('span', 'yz-sw'); sw.style.background = c.color;
+                  cell.appendChild(sw); cell.appendChild(el('span', '', c.zh)); cell.appendChild(el('small', '', c.short));
+                  scale.appendChild(cell);
+                });
+                box.appendChild(scale);
+                var h2 = el('div', 'yz-legend-head', '站点类型 '); h2.appendChild(el('small', '', 'station types'));
+                box.appendChild(h2);
+                var grid = el('div', 'yz-legend-grid');
+                function item(swatchClass, color, zh, en) {
+                  var row = el('div', 'yz-legend-row');
+                  var sw = el('span', swatchClass); sw.style.background = color;
+                  var t = el('span', 'yz-legend-text', zh); t.appendChild(el('small', '', en));
+                  row.appendChild(sw); row.appendChild(t); grid.appendChild(row);
+                }
+                data.types.forEach(function (t) { item('yz-sw yz-sw-round', t.hex, t.zh, t.en); });
+                item('yz-sw yz-sw-round yz-sw-blank', '#6a1b9a', '空白点', 'blank spot');
+                item('yz-sw yz-sw-zone', 'transparent', '盲区', 'blind zone');
+                box.appendChild(grid);
+                return box;
+              };
+              legend.addTo({{ this._parent.get_name() }});
+            })();
+            {% endmacro %}
+        """)
+
+        def __init__(self, data: dict[str, Any]) -> None:
+            super().__init__()
+            self._name = "Legend"
+            self.data = data
+
+    types = [{"zh": t, "en": _TYPE_SHORT_EN.get(t, ""), "hex": STATION_STYLES[t]["hex"]} for t in model.STATION_TYPES]
+    return Legend({"classes": DISTANCE_CLASSES, "types": types})
+
+
+def _bridge_element(layers: dict[str, Any]):
+    """Publishes the Leaflet map and its (empty) layer groups to static/planner.js as ``window.YIZHAN_MAP``."""
+    from branca.element import MacroElement
+    from jinja2 import Template
+
+    class Bridge(MacroElement):
+        _template = Template("""
+            {% macro script(this, kwargs) %}
+            window.YIZHAN_MAP = {map: {{ this._parent.get_name() }}, layers: {
+              {%- for key, layer in this.layers.items() %}{{ key|tojson }}: {{ layer.get_name() }}{{ "," if not loop.last }}{% endfor -%}
+            }};
+            {% endmacro %}
+        """)
+
+        def __init__(self, layers: dict[str, Any]) -> None:
+            super().__init__()
+            self._name = "YizhanBridge"
+            self.layers = layers
+
+    return Bridge(layers)
+
+
+def planner_map(bounds: list[list[float]] | None):
+    """The planner map skeleton (folium): base map per ``TILES``, empty layer groups that planner.js
+    fills, clustered station layer, layer control, full-screen button, scale and legend."""
+    import folium
+    from folium import plugins
+
+    # minZoom/maxZoom as map options (folium's min_zoom/max_zoom only reach its own tile layer; markercluster
+    # needs the map's maxZoom when there is no tile layer)
+    m = folium.Map(location=[23.13, 113.32], zoom_start=10, tiles=None, prefer_canvas=True, control_scale=True,
+                   minZoom=5, maxZoom=18)
+    folium_assets.add_tiles(m, current_app.config)
+    if bounds:
+        m.fit_bounds(bounds)
+    layers = {
+        "boundaries": folium.FeatureGroup(name="行政区划 / boundaries"),
+        "cells": folium.FeatureGroup(name="覆盖网格 / coverage hexagons"),
+        "zones": folium.FeatureGroup(name="盲区 / blind zones"),
+        "stations": plugins.MarkerCluster(name="站点 / stations",
+                                          options={"chunkedLoading": True, "showCoverageOnHover": False,
+                                                   "maxClusterRadius": 50}),
+        "blank": folium.FeatureGroup(name="空白点 / blank spots"),
+    }
+    for layer in layers.values():
+        layer.add_to(m)
+    plugins.Fullscreen(position="topleft", title="全屏 / full screen", title_cancel="退出全屏 / exit full screen").add_to(m)
+    folium.LayerControl(position="topright", collapsed=True).add_to(m)
+    _legend_element().add_to(m)
+    _bridge_element(layers).add_to(m)
+    return m
+
 
 @bp.route("/")
-def index():  # noqa: ANN201
-    """Planner map."""
-    return render_template("index.html", types=model.STATION_TYPES, groups=model.GROUPS,
-                           count=services().registry.count())
+def index():
+    """Planner map: coverage hexagons, stations, gaps, filters and the per-district summary."""
+    reg = services().registry
+    stations = reg.stations()
+    bounds, city = _station_view(stations)
+    parts = folium_assets.render_map(planner_map(bounds), omit=BASE_ASSETS)
+    cities, districts = _boundary_names()
+    return render_template("index.html", map=parts, types=model.STATION_TYPES, types_en=model.STATION_TYPES_EN,
+                           groups=model.GROUPS, groups_en=model.GROUPS_EN, metrics=METRICS, cities=cities,
+                           districts=districts, city=city, count=len(stations),
+                           page_config=_page_config(city=city, bounds=bounds))
+
+
+# -- rider page ---------------------------------------------------------------------------------------
+@bp.route("/nearest")
+def nearest():
+    """Rider page: the nearest stations to the phone's position, with navigation links."""
+    bounds, city = _station_view(services().registry.stations())
+    return render_template("nearest.html", groups=model.GROUPS, groups_en=model.GROUPS_EN, crs_choices=CRS_CHOICES,
+                           page_config=_page_config(city=city, bounds=bounds,
+                                                    k=int(current_app.config.get("NEAREST_K") or 5)))
+
+
+# -- proposals ----------------------------------------------------------------------------------------
+@bp.route("/proposals")
+@require()
+def proposals():
+    """Proposals: district unions propose sites; planners and admins review them."""
+    from ..geodata.boundaries import name_of
+    from ..stations import proposals as props
+
+    user = current_user()
+    reg = services().registry
+    rows = props.listing(reg, user).to_dict("records")
+    reviewer = user["role"] in props.REVIEWERS
+    bounds, city = _station_view(reg.stations())
+    adcode = user.get("adcode") or ""
+    area = {"adcode": adcode, "name": name_of(adcode) or "", "city": (adcode[:4] + "00") if adcode else city}
+    names = {d["adcode"]: d["name"] for d in _boundary_names()[1]}
+    return render_template("proposals.html", proposals=rows, reviewer=reviewer, area=area, adcode_names=names,
+                           types=model.STATION_TYPES, hosts=model.HOSTS, services_list=model.SERVICES,
+                           groups=model.GROUPS, groups_en=model.GROUPS_EN, statuses=props.STATUSES,
+                           page_config=_page_config(city=area["city"], bounds=bounds, area=area, reviewer=reviewer, district_names=names,
+                                                    user={"username": user["username"], "role": user["role"]}))

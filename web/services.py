@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,31 @@ class Services:
         self._results: OrderedDict[tuple, Any] = OrderedDict()
         self._network = None
         self._network_tried = False
+        self._version = (0.0, -1)   # (checked at, registry version)
 
     # -- stations -------------------------------------------------------------------------------
+    def registry_version(self) -> int:
+        """The registry's version, read from the database at most every ``REGISTRY_POLL_S``
+        seconds (default 1; the public nearest API must not query the database on every
+        request); :meth:`invalidate` forces a fresh read after a write through the app."""
+        checked, version = self._version
+        now = time.monotonic()
+        max_age = 0.0 if self.config.get("TESTING") else float(self.config.get("REGISTRY_POLL_S", 1.0))
+        if now - checked >= max_age:
+            version = self.registry.version()
+            self._version = (now, version)
+        return version
+
+    def invalidate(self) -> None:
+        """Forget the cached registry version (call after writing stations)."""
+        self._version = (0.0, -1)
+
     def station_index(self):  # noqa: ANN201
-        """The nearest-station index for the current registry (rebuilt after any change)."""
+        """The nearest-station index for the current registry (rebuilt after any change, seen
+        within a second)."""
         from ..stations.nearest import StationIndex
 
-        version = self.registry.version()
+        version = self.registry_version()
         if self._index is None or self._index_version != version:
             with self._lock:
                 if self._index is None or self._index_version != version:

@@ -1,0 +1,410 @@
+"""The OpenAPI 3.0 document of the JSON API, served at ``/openapi.json`` (blueprint ``openapi``).
+
+Hand-written next to :mod:`yizhan.web.api` so that it states exactly what the API checks: every
+query parameter with its type, enum and range (unknown parameters are rejected, so none may be
+missing here), the request bodies (``additionalProperties: false``: unknown members are rejected)
+and the answers, including the error object.  Precise enough for property-based fuzzing
+(schemathesis) against a running server.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from ..stations import model
+from .geo import BBOX_PATTERN
+
+bp = Blueprint("openapi", __name__)
+
+#: ``open_at``: HH:MM, or an ISO date-time (the server also takes days 29-31 where the month has them).
+OPEN_AT_PATTERN = (r"^(?:(?:[01]?[0-9]|2[0-3]):[0-5][0-9]|[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+                   r"T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?)$")
+CRS = ["wgs84", "gcj02", "bd09"]
+
+
+def _q(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+NUMBER = {"type": "number"}
+INTEGER = {"type": "integer"}
+STRING = {"type": "string"}
+N_NUMBER = _nullable(NUMBER)
+N_STRING = _nullable(STRING)
+
+
+def _parameters() -> dict[str, dict[str, Any]]:
+    groups = ["", *model.GROUPS]
+    return {
+        "lon": _q("lon", {"type": "number", "minimum": -180, "maximum": 180},
+                  "Longitude in degrees (in the system given by `crs`).", required=True),
+        "lat": _q("lat", {"type": "number", "minimum": -90, "maximum": 90},
+                  "Latitude in degrees (in the system given by `crs`).", required=True),
+        "crs": _q("crs", {"type": "string", "enum": CRS, "default": "wgs84"},
+                  "Coordinate system of lon/lat: wgs84 (GPS), gcj02 (Amap/Tencent), bd09 (Baidu)."),
+        "out_crs": _q("out_crs", {"type": "string", "enum": CRS, "default": "wgs84"},
+                      "Coordinate system of every coordinate of the GeoJSON answer."),
+        "bbox": _q("bbox", {"type": "string", "pattern": BBOX_PATTERN, "maxLength": 200},
+                   "minLon,minLat,maxLon,maxLat in WGS-84 degrees (plain decimals; lon -180..180, lat -90..90; "
+                   "corners in either order)."),
+        "type": _q("type", {"type": "string", "enum": ["", *model.STATION_TYPES]}, "Station type."),
+        "group": _q("group", {"type": "string", "enum": groups},
+                    "Worker group (empty: every station in service; coverage threshold 1 km)."),
+        "metric": _q("metric", {"type": "string", "enum": ["great-circle", "grid", "network"],
+                                "default": "great-circle"},
+                     "Distance metric; `network` answers 409 when no OSM_FILE is configured."),
+        "hour": _q("hour", {"type": "integer", "minimum": 0, "maximum": 23},
+                   "Hour of the day: stations open at HH:30 and that hour's demand (empty: all day)."),
+        "res": _q("res", {"type": "integer", "minimum": 7, "maximum": 11, "default": 9}, "H3 analysis resolution."),
+        "threshold_m": _q("threshold_m", {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1000000},
+                          "Coverage threshold in metres (default: the group's)."),
+        "zoom": _q("zoom", {"type": "number", "minimum": 0, "maximum": 24}, "Map zoom level (level of detail)."),
+    }
+
+
+COVERAGE = ["metric", "group", "hour", "res", "threshold_m"]
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Bad request: invalid, missing or unknown parameter or body member.",
+            401: "Login required.", 403: "Forbidden: missing/invalid CSRF token, role or district.",
+            404: "Not found (no hotspot data for coverage routes).",
+            409: "The network metric needs a road network (OSM_FILE).", 413: "Request body too large."}
+    return {str(c): _error_response(text[c]) for c in codes}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK", mimetype: str = "application/json",
+        status: str = "200") -> dict[str, Any]:
+    return {status: {"description": description, "content": {mimetype: {"schema": schema}}}}
+
+
+def _get(summary: str, params: list[Any], responses: dict[str, Any], *, tag: str, security: bool = False,
+         description: str = "") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "tags": [tag], "parameters": params, "responses": responses}
+    if description:
+        op["description"] = description
+    if security:
+        op["security"] = [{"session": []}]
+    return op
+
+
+def _post(summary: str, body: dict[str, Any] | None, responses: dict[str, Any], *, tag: str,
+          params: list[Any] | None = None, description: str = "") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "tags": [tag], "security": [{"session": []}],
+                          "parameters": [{"$ref": "#/components/parameters/csrf"}, *(params or [])],
+                          "responses": responses}
+    if description:
+        op["description"] = description
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+def _schemas() -> dict[str, Any]:
+    feature = {"type": "object", "required": ["type", "geometry", "properties"],
+               "properties": {"type": {"type": "string", "enum": ["Feature"]},
+                              "geometry": {"type": "object", "required": ["type", "coordinates"],
+                                           "properties": {"type": STRING, "coordinates": {"type": "array"}}},
+                              "properties": {"type": "object"}}}
+    return {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["zh", "en", "status"],
+            "properties": {"zh": {"type": "string", "description": "message in Chinese"},
+                           "en": {"type": "string", "description": "message in English"},
+                           "field": {"type": "string", "description": "the parameter or body member at fault"},
+                           "status": {"type": "integer", "description": "HTTP status"}}}}},
+        "Feature": feature,
+        "FeatureCollection": {"type": "object", "required": ["type", "features"],
+                              "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
+                                             "features": {"type": "array", "items": _ref("Feature")}}},
+        "CellsCollection": {"allOf": [_ref("FeatureCollection"), {"type": "object", "required": ["lod"], "properties": {
+            "lod": {"type": "object", "required": ["res", "analysis_res", "zoom_res", "coarsened", "n_features"],
+                    "properties": {"res": {"type": "integer", "minimum": 0, "maximum": 15,
+                                           "description": "H3 resolution of the hexagons in this answer"},
+                                   "analysis_res": INTEGER, "zoom_res": INTEGER,
+                                   "coarsened": {"type": "boolean", "description":
+                                                 "coarser than the zoom asks, to stay under max_features"},
+                                   "aggregated": {"type": "boolean"}, "zoom": N_NUMBER,
+                                   "n_features": INTEGER, "max_features": INTEGER}},
+            "features": {"type": "array", "items": {"allOf": [_ref("Feature"), {"type": "object", "properties": {
+                "properties": {"type": "object", "required": ["h3", "demand", "distance_m", "covered", "dclass", "res"],
+                               "properties": {"h3": STRING, "demand": NUMBER, "distance_m": N_NUMBER,
+                                              "covered": {"type": "boolean"}, "covered_share": NUMBER,
+                                              "nearest_id": N_STRING, "dclass": {"type": "integer", "minimum": 0,
+                                                                                 "maximum": 4},
+                                              "res": INTEGER, "n_cells": INTEGER}}}}]}}}}]},
+        "NearestStation": {"type": "object",
+                           "required": ["id", "name", "type", "lon", "lat", "distance_m", "riding_time_s",
+                                        "road_distance_m", "open_now", "nav"],
+                           "properties": {
+                               "id": STRING, "name": STRING, "type": STRING, "lon": NUMBER, "lat": NUMBER,
+                               "distance_m": {"type": "number", "description": "great-circle metres"},
+                               "road_distance_m": _nullable({"type": "number", "description":
+                                                             "metres along roads (null without a network)"}),
+                               "riding_time_s": {"type": "number", "description":
+                                                 "seconds at 15 km/h: along roads, else great-circle x 1.3"},
+                               "open_now": _nullable({"type": "boolean", "description": "null: hours unknown"}),
+                               "open": {"type": "boolean"},
+                               "nav": {"type": "object", "required": ["amap", "baidu"],
+                                       "properties": {"amap": STRING, "baidu": STRING}},
+                               "address": N_STRING, "adcode": N_STRING, "groups": {"type": "array", "items": STRING},
+                               "host": N_STRING, "services": {"type": "array", "items": STRING}, "hours": N_STRING,
+                               "capacity": _nullable(INTEGER), "phone": N_STRING, "status": N_STRING}},
+        "Params": {"type": "object",
+                   "description": "the analysis parameters (metric, res, group, hour, threshold_m ...)",
+                   "properties": {"metric": STRING, "res": INTEGER, "group": N_STRING, "hour": _nullable(INTEGER),
+                                  "threshold_m": NUMBER}},
+        "Summary": {"type": "object", "required": ["params", "rows", "covered_share"], "properties": {
+            "params": _ref("Params"),
+            "rows": {"type": "array", "items": {"type": "object", "required": ["adcode", "name", "level"],
+                                                "properties": {
+                "adcode": STRING, "name": STRING, "level": {"type": "string", "enum": ["district", "city", "total"]},
+                "n_stations": INTEGER, "demand": NUMBER, "covered_demand": NUMBER, "uncovered_demand": NUMBER,
+                "covered_share": N_NUMBER, "mean_distance_m": N_NUMBER, "n_cells": INTEGER,
+                "n_blank_spots": INTEGER, "n_blind_zones": INTEGER}}},
+            "covered_share": N_NUMBER, "total_demand": NUMBER, "n_cells": INTEGER, "n_blank_spots": INTEGER,
+            "n_blind_zones": INTEGER, "admin_blind_zones": {"type": "array", "items": {"type": "object"}}}},
+        "HourlyRow": {"type": "object", "required": ["hour", "open_stations", "demand", "covered_demand",
+                                                     "covered_share", "uncovered_cells"],
+                      "properties": {"hour": {"type": "integer", "minimum": 0, "maximum": 23},
+                                     "open_stations": INTEGER, "demand": NUMBER, "covered_demand": NUMBER,
+                                     "covered_share": N_NUMBER, "uncovered_cells": INTEGER}},
+        "Impact": {"type": "object", "required": ["new_demand", "new_share", "covered_before", "covered_after",
+                                                  "total_demand", "site"],
+                   "properties": {"new_demand": NUMBER, "new_share": N_NUMBER, "covered_before": NUMBER,
+                                  "covered_after": NUMBER, "total_demand": NUMBER, "share_before": N_NUMBER,
+                                  "share_after": N_NUMBER, "blank_spots_removed": INTEGER,
+                                  "blind_zones_touched": INTEGER, "blind_zones_removed": INTEGER,
+                                  "districts": {"type": "array", "items": {"type": "object"}},
+                                  "blank_spot_cells": {"type": "array", "items": STRING},
+                                  "site": {"type": "object", "required": ["lon", "lat"],
+                                           "properties": {"lon": NUMBER, "lat": NUMBER}},
+                                  "params": _ref("Params")}},
+        "Plan": {"type": "object", "required": ["objective", "solver", "status", "sites", "covered_before",
+                                                "covered_after", "total_demand"],
+                 "properties": {"objective": {"type": "string", "enum": ["mclp", "lscp"]}, "solver": STRING,
+                                "status": STRING, "covered_before": NUMBER, "covered_after": NUMBER,
+                                "total_demand": NUMBER, "share_before": N_NUMBER, "share_after": N_NUMBER,
+                                "gap": N_NUMBER, "message": STRING, "params": _ref("Params"),
+                                "sites": {"type": "array", "items": {
+                                    "type": "object", "required": ["lon", "lat", "gain", "rank", "share"],
+                                    "properties": {"lon": NUMBER, "lat": NUMBER, "gain": NUMBER,
+                                                   "rank": {"type": "integer", "minimum": 1}, "share": N_NUMBER,
+                                                   "name": STRING, "host": STRING}}}}},
+        "Me": {"type": "object", "required": ["user", "csrf"], "properties": {
+            "user": _nullable({"type": "object", "required": ["username", "role", "adcode"],
+                               "properties": {"username": STRING,
+                                              "role": {"type": "string", "enum": ["admin", "planner", "district"]},
+                                              "adcode": STRING}}),
+            "csrf": _nullable({"type": "string", "description": "send as X-CSRF-Token with every POST"})}},
+        "Health": {"type": "object", "required": ["status", "stations"],
+                   "properties": {"status": {"type": "string", "enum": ["ok"]}, "stations": INTEGER}},
+        "Proposal": {"type": "object", "required": ["id", "adcode", "name", "type", "lon", "lat", "status"],
+                     "properties": {"id": INTEGER, "adcode": STRING, "name": STRING, "type": STRING, "host": N_STRING,
+                                    "services": {"type": "array", "items": STRING}, "reason": N_STRING,
+                                    "lon": NUMBER, "lat": NUMBER,
+                                    "status": {"type": "string", "enum": ["待审核", "已采纳", "已驳回"]},
+                                    "submitted_by": N_STRING, "submitted_at": N_STRING, "reviewed_by": N_STRING,
+                                    "reviewed_at": N_STRING, "review_comment": N_STRING,
+                                    "impact": {"type": "object"}, "station_id": N_STRING,
+                                    "history": {"type": "array", "items": {
+                                        "type": "object", "properties": {"id": INTEGER, "action": STRING,
+                                                                         "user": N_STRING, "at": N_STRING,
+                                                                         "note": N_STRING}}}}},
+        "Station": {"type": "object", "required": ["id", "name", "type", "lon", "lat", "status"],
+                    "properties": {"id": STRING, "name": STRING, "type": STRING, "lon": NUMBER, "lat": NUMBER,
+                                   "status": STRING}},
+        "ProposalInput": {
+            "type": "object", "additionalProperties": False, "required": ["lon", "lat", "name", "type"],
+            "properties": {
+                "lon": {"type": "number", "minimum": -180, "maximum": 180},
+                "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                "crs": {"type": "string", "enum": CRS, "default": "wgs84"},
+                "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+                "type": {"type": "string", "enum": list(model.STATION_TYPES)},
+                "host": {"type": "string", "maxLength": 200},
+                "services": {"oneOf": [{"type": "array", "maxItems": 30, "items": {"type": "string", "maxLength": 50}},
+                                       {"type": "string", "maxLength": 500}]},
+                "reason": {"type": "string", "maxLength": 2000},
+                "group": {"type": "string", "enum": ["", *model.GROUPS],
+                          "description": "worker group whose coverage the stored impact measures"}}},
+        "ReviewInput": {"type": "object", "additionalProperties": False, "required": ["accept"],
+                        "properties": {"accept": {"type": "boolean"},
+                                       "comment": {"type": "string", "maxLength": 2000}}},
+        "Empty": {"type": "object", "additionalProperties": False, "maxProperties": 0},
+    }
+
+
+def _paths() -> dict[str, Any]:
+    P = {name: {"$ref": f"#/components/parameters/{name}"} for name in _parameters()}
+    cov = [P[n] for n in COVERAGE]
+    geojson = "application/geo+json"
+    fc = _ref("FeatureCollection")
+    pid = {"name": "pid", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0,
+                                                                      "maximum": 2147483647}}
+    statuses = ["", "待审核", "已采纳", "已驳回", "pending", "accepted", "rejected"]
+
+    def limit(default: int) -> dict[str, Any]:
+        return _q("limit", {"type": "integer", "minimum": 1, "maximum": 100000, "default": default},
+                  "Most features returned.")
+
+    return {
+        "/api/stations": {"get": _get(
+            "Stations (GeoJSON points)", [P["type"], P["group"],
+                                          _q("status", {"type": "string", "enum": ["", *model.STATUSES]},
+                                             "Station status."),
+                                          _q("adcode", {"type": "string", "pattern": "^[0-9]{0,6}$", "maxLength": 6},
+                                             "Administrative code or its prefix (440100: all of Guangzhou)."),
+                                          P["bbox"], P["out_crs"]],
+            {**_ok(fc, mimetype=geojson), **_errors(400)}, tag="stations")},
+        "/api/nearest": {"get": _get(
+            "Nearest stations to a point (riders)",
+            [P["lon"], P["lat"], P["crs"],
+             _q("k", {"type": "integer", "minimum": 1, "maximum": 50}, "How many stations (default NEAREST_K)."),
+             P["type"], P["group"], _q("service", {"type": "string", "maxLength": 50}, "A service the station offers."),
+             _q("open_at", {"type": "string", "pattern": OPEN_AT_PATTERN, "maxLength": 40},
+                "Only stations open at HH:MM today (in TIMEZONE) or at an ISO date-time YYYY-MM-DDTHH:MM[:SS].")],
+            {**_ok({"type": "array", "items": _ref("NearestStation")}), **_errors(400)}, tag="stations",
+            description="Great-circle order, or with a road network the short list re-ranked by road distance. "
+                        "riding_time_s assumes 15 km/h; without a network great-circle x 1.3.")},
+        "/api/health": {"get": _get("Liveness", [], _ok(_ref("Health")), tag="misc")},
+        "/api/me": {"get": _get("The logged-in user and CSRF token", [], _ok(_ref("Me")), tag="misc")},
+        "/api/boundaries": {"get": _get(
+            "Administrative boundaries (GeoJSON, simplified)",
+            [_q("level", {"type": "string", "enum": ["province", "city", "district"], "default": "district"},
+                "Level of the units."),
+             _q("parent", {"type": "string", "pattern": "^([0-9]{6})?$"}, "Only units under this adcode."),
+             P["out_crs"]],
+            {**_ok(fc, mimetype=geojson), **_errors(400, 404)}, tag="maps")},
+        "/api/coverage/cells": {"get": _get(
+            "Demand hexagons with distance classes (level of detail by zoom)",
+            [*cov, P["bbox"], P["zoom"], P["out_crs"]],
+            {**_ok(_ref("CellsCollection"), mimetype=geojson), **_errors(400, 404, 409)}, tag="coverage",
+            description="zoom >= 13: analysis resolution; 11-12: parents at res-1; <= 10: res-2; at most 20 000 "
+                        "features (coarsened further, see lod.coarsened).")},
+        "/api/coverage/blank-spots": {"get": _get(
+            "Ranked blank spots (GeoJSON points)", [*cov, P["bbox"], limit(500), P["zoom"], P["out_crs"]],
+            {**_ok(fc, mimetype=geojson), **_errors(400, 404, 409)}, tag="coverage")},
+        "/api/coverage/blind-zones": {"get": _get(
+            "Blind-zone outlines (GeoJSON polygons)",
+            [*cov, P["bbox"], _q("min_cells", {"type": "integer", "minimum": 0, "maximum": 1000000000, "default": 0},
+                                 "Only zones with at least this many cells."),
+             _q("min_demand", {"type": "number", "minimum": 0, "maximum": 1e15, "default": 0},
+                "Only zones with at least this demand."), limit(2000), P["zoom"], P["out_crs"]],
+            {**_ok(fc, mimetype=geojson), **_errors(400, 404, 409)}, tag="coverage")},
+        "/api/coverage/summary": {"get": _get("Per-district coverage summary", cov,
+                                              {**_ok(_ref("Summary")), **_errors(400, 404, 409)}, tag="coverage")},
+        "/api/coverage/hourly": {"get": _get(
+            "Coverage for each hour of the day", [P["metric"], P["group"], P["res"], P["threshold_m"]],
+            {**_ok({"type": "array", "minItems": 24, "maxItems": 24, "items": _ref("HourlyRow")}),
+             **_errors(400, 404, 409)}, tag="coverage")},
+        "/api/coverage/download": {"get": _get(
+            "Download a coverage table",
+            [*cov, _q("what", {"type": "string", "enum": ["summary", "cells", "blank-spots", "blind-zones"],
+                               "default": "summary"}, "Which table."),
+             _q("format", {"type": "string", "enum": ["csv", "xlsx", "geojson"], "default": "csv"},
+                "File format. what=summary has no geometry: format=geojson with it answers 400 (a dependency "
+                "OpenAPI 3.0 cannot state)."), P["out_crs"]],
+            {"200": {"description": "The file (Content-Disposition: attachment)", "content": {
+                "text/csv": {"schema": {"type": "string", "format": "binary"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+                    {"schema": {"type": "string", "format": "binary"}},
+                geojson: {"schema": fc}}}, **_errors(400, 404, 409)}, tag="coverage")},
+        "/api/impact": {"get": _get(
+            "Impact of adding a station at a point", [P["lon"], P["lat"], P["crs"], *cov],
+            {**_ok(_ref("Impact")), **_errors(400, 404, 409)}, tag="siting")},
+        "/api/siting": {"get": _get(
+            "Propose new sites (MCLP / LSCP) among the uncovered cell centres",
+            [_q("k", {"type": "integer", "minimum": 1, "maximum": 200, "default": 10}, "Number of sites (mclp)."),
+             _q("objective", {"type": "string", "enum": ["mclp", "lscp"], "default": "mclp"}, "Objective."),
+             _q("target_share", {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1,
+                                 "default": 0.9}, "Target covered share (lscp)."),
+             _q("solver", {"type": "string", "enum": ["greedy", "exact"], "default": "greedy"}, "Solver."),
+             _q("time_limit_s", {"type": "number", "minimum": 1, "maximum": 20, "default": 20},
+                "Time limit of the exact solver (seconds)."), *cov],
+            {**_ok(_ref("Plan")), **_errors(400, 404, 409)}, tag="siting")},
+        "/api/proposals": {
+            "get": _get("Proposals visible to the user",
+                        [_q("status", {"type": "string", "enum": statuses}, "Only this status.")],
+                        {**_ok({"type": "array", "items": _ref("Proposal")}), **_errors(400, 401)},
+                        tag="proposals", security=True),
+            "post": _post("Submit a proposed site (impact computed and stored)", _ref("ProposalInput"),
+                          {**_ok(_ref("Proposal"), "Created", status="201"), **_errors(400, 401, 403, 413)},
+                          tag="proposals"),
+        },
+        "/api/proposals/{pid}": {"get": _get("One proposal with its history", [pid],
+                                             {**_ok(_ref("Proposal")), **_errors(401, 403, 404)},
+                                             tag="proposals", security=True)},
+        "/api/proposals/{pid}/review": {"post": _post(
+            "Accept or reject a pending proposal (planner, admin)", _ref("ReviewInput"),
+            {**_ok(_ref("Proposal")), **_errors(400, 401, 403, 404, 413)}, tag="proposals", params=[pid])},
+        "/api/proposals/{pid}/build": {"post": _post(
+            "Create the station (筹建中) of an accepted proposal (planner, admin)", None,
+            {**_ok(_ref("Station"), "Created", status="201"), **_errors(400, 401, 403, 404, 413)},
+            tag="proposals", params=[pid],
+            description="The body may be empty or an empty JSON object.")},
+        "/openapi.json": {"get": _get("This document", [], _ok({"type": "object"}), tag="misc")},
+    }
+
+
+def _empty_means_default(doc: dict[str, Any]) -> dict[str, Any]:
+    """An empty query value counts as absent (the default): every query enum admits "", and every
+    numeric query parameter is ``anyOf`` its number schema or the empty string."""
+    params = list(doc["components"]["parameters"].values())
+    for item in doc["paths"].values():
+        for op in item.values():
+            params += [p for p in op.get("parameters", []) if "$ref" not in p]
+    for p in params:
+        if p.get("in") != "query" or p.get("required"):
+            continue
+        schema = p.get("schema", {})
+        enum = schema.get("enum")
+        if enum is not None and "" not in enum:
+            enum.insert(0, "")
+        if schema.get("type") in ("number", "integer"):
+            p["schema"] = {"anyOf": [schema, {"type": "string", "enum": [""]}]}
+    return doc
+
+
+@functools.lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.0 document (a fresh copy per call is not needed: treat as read-only)."""
+    params = _parameters()
+    params["csrf"] = {"name": "X-CSRF-Token", "in": "header", "required": True,
+                      "description": "The session's CSRF token (GET /api/me).", "schema": {"type": "string"}}
+    return _empty_means_default({
+        "openapi": "3.0.3",
+        "info": {"title": "驿站通 yizhan API", "version": "1.0",
+                 "description": "Rest-station locator and coverage analyzer. Coordinates are WGS-84 unless "
+                                "`crs`/`out_crs` say otherwise. Unknown query parameters are rejected (400). "
+                                "Errors: {\"error\": {\"zh\", \"en\", \"field\", \"status\"}}."},
+        "paths": _paths(),
+        "components": {
+            "parameters": params,
+            "schemas": _schemas(),
+            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "session",
+                                            "description": "Flask session cookie set by POST /login"}},
+        },
+    })
+
+
+@bp.route("/openapi.json")
+def openapi_json():  # noqa: ANN201
+    """The OpenAPI document."""
+    return jsonify(copy.deepcopy(document()))
