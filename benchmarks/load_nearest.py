@@ -74,7 +74,7 @@ def _wait(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"server did not answer: {url}")
 
 
-def _wrk(url_path: str, suffix: str, port: int, duration: int, connections: int) -> dict[str, float]:
+def _wrk(url_path: str, suffix: str, duration: int, connections: int, port: int) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(LUA % (42, url_path, suffix))
         script = fh.name
