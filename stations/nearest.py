@@ -162,6 +162,8 @@ class StationIndex:
         self._tree = cKDTree(self._vec) if len(self._vec) else None
         self._trees: OrderedDict[bytes, tuple[cKDTree | None, np.ndarray]] = OrderedDict()
         self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._by_mask: dict[int, tuple[np.ndarray, tuple]] = {}
+        self._all = np.arange(len(self.stations))
         self._type = self.stations["type"].astype(str).to_numpy()
         self._status = self.stations["status"].astype(str).to_numpy()
         self._records = _base_records(self.stations)
@@ -195,8 +197,17 @@ class StationIndex:
         return m
 
     def _tree_for(self, mask: np.ndarray | None) -> tuple[cKDTree | None, np.ndarray]:
-        if mask is None or mask.all():
-            return self._tree, np.arange(len(self.stations))
+        if mask is None:
+            return self._tree, self._all
+        # masks from mask() are cached read-only arrays: remember their tree by identity first
+        hit = self._by_mask.get(id(mask))
+        if hit is not None and hit[0] is mask:
+            return hit[1]
+        if mask.all():
+            entry = (self._tree, self._all)
+            if not mask.flags.writeable:
+                self._by_mask[id(mask)] = (mask, entry)
+            return entry
         key = np.packbits(mask).tobytes()
         hit = self._trees.get(key)
         if hit is not None:
@@ -207,6 +218,10 @@ class StationIndex:
         self._trees[key] = entry
         if len(self._trees) > _CACHE_SIZE // 4:
             self._trees.popitem(last=False)
+        if not mask.flags.writeable:
+            if len(self._by_mask) > _CACHE_SIZE:
+                self._by_mask.clear()
+            self._by_mask[id(mask)] = (mask, entry)
         return entry
 
     def query(self, lon: ArrayLike, lat: ArrayLike, k: int = 1, *, mask: np.ndarray | None = None,
