@@ -119,7 +119,7 @@
     stationLayer.clearLayers();
     list.forEach(function (s, i) {
       var m = L.circleMarker(YZ.toMap(s.lon, s.lat), {radius: 8, color: '#fff', weight: 2, fillColor: YZ.stationStyle(s.type).hex, fillOpacity: 1});
-      m.bindTooltip(String(i + 1) + '. ' + (s.name || ''));
+      m.bindTooltip(YZ.textTip(String(i + 1) + '. ' + (s.name || '')));
       stationLayer.addLayer(m);
     });
   }

@@ -220,7 +220,7 @@
       }, onEachFeature: function (f, layer) {
         var p = f.properties || {};
         layer.bindPopup(function () { return blankPopup(p); });
-        layer.bindTooltip('空白点 #' + p.rank + ' / blank spot', {direction: 'top'});
+        layer.bindTooltip(YZ.textTip('空白点 #' + p.rank + ' / blank spot'), {direction: 'top'});
       }});
       layers.blank.addLayer(g);
       counts.blank = (fc.features || []).length;

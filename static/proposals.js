@@ -76,7 +76,7 @@
       var c = f.geometry && f.geometry.coordinates, p = f.properties || {};
       if (!c) return;
       L.circleMarker([c[1], c[0]], {radius: 4, weight: 1, color: '#fff', fillColor: YZ.stationStyle(p.type).hex, fillOpacity: 0.9})
-        .bindTooltip((p.name || '') + ' · ' + (p.type || '')).addTo(stationsLayer);
+        .bindTooltip(YZ.textTip((p.name || '') + ' · ' + (p.type || ''))).addTo(stationsLayer);
     });
   }).catch(function () {});
 
@@ -264,7 +264,7 @@
       if (!isFinite(p.lon) || !isFinite(p.lat)) return;
       L.circleMarker(YZ.toMap(p.lon, p.lat), {radius: 7, weight: 2, color: '#263238', dashArray: '3 2',
                                                fillColor: STATUS_COLOR[p.status] || '#999', fillOpacity: 0.9})
-        .bindTooltip('#' + p.id + ' ' + (p.name || '') + '（' + p.status + '）').addTo(proposalLayer);
+        .bindTooltip(YZ.textTip('#' + p.id + ' ' + (p.name || '') + '（' + p.status + '）')).addTo(proposalLayer);
     });
   }
   function reloadList(keepMsg) {

@@ -29,6 +29,9 @@
     return YZ.el(tag, {cls: cls}, [zh, en ? YZ.el('small', {text: en}) : null]);
   };
   YZ.clear = function (e) { while (e.firstChild) e.removeChild(e.firstChild); return e; };
+  // Leaflet puts string tooltip/popup content into the page with innerHTML: give it this element
+  // holding the text instead (bindTooltip(YZ.textTip(name))), never a string built from data.
+  YZ.textTip = function (text) { return YZ.el('span', {text: text}); };
 
   // -- HTTP -------------------------------------------------------------------------------------------
   function apiError(status, body) {

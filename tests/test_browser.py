@@ -261,6 +261,16 @@ def _inside_tianhe() -> tuple[float, float]:
     return point.x, point.y
 
 
+def _pick_site_in_tianhe(page) -> None:
+    """Click a point inside 天河区 on the proposals map and wait for its impact."""
+    page.wait_for_function("() => document.getElementById('pick-map').dataset.boundaries === '1'", timeout=60_000)
+    lon, lat = _inside_tianhe()
+    xy = page.evaluate("([lat, lon]) => { const p = window.YIZHAN_PROPOSALS_MAP.latLngToContainerPoint([lat, lon]);"
+                       " return [p.x, p.y]; }", [lat, lon])
+    page.locator("#pick-map").click(position={"x": xy[0], "y": xy[1]})
+    page.wait_for_selector("#impact[data-ready='1']", timeout=TIMEOUT_MS)
+
+
 def test_proposal_flow_submit_review_accept_build(browser, server) -> None:
     base = server["url"]
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
@@ -268,12 +278,7 @@ def test_proposal_flow_submit_review_accept_build(browser, server) -> None:
     page = context.new_page()
     rec.watch(page)
     _login(page, base, "tianhe-union")
-    page.wait_for_function("() => document.getElementById('pick-map').dataset.boundaries === '1'", timeout=60_000)
-    lon, lat = _inside_tianhe()
-    xy = page.evaluate("([lat, lon]) => { const p = window.YIZHAN_PROPOSALS_MAP.latLngToContainerPoint([lat, lon]);"
-                       " return [p.x, p.y]; }", [lat, lon])
-    page.locator("#pick-map").click(position={"x": xy[0], "y": xy[1]})
-    page.wait_for_selector("#impact[data-ready='1']", timeout=TIMEOUT_MS)
+    _pick_site_in_tianhe(page)
     impact = page.locator("#impact").inner_text()
     assert "覆盖率" in impact and "新增覆盖需求" in impact
     name = "体育西路爱心驿站 <b>测试</b>"
