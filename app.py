@@ -33,7 +33,7 @@ def _secret_key(home: Path) -> str:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app. ``test_config`` may set ``HOME`` and override any setting."""
-    from .web import api, auth, errors, pages, ratelimit
+    from .web import api, auth, errors, manage, pages, ratelimit
     from .web.services import Services
 
     overrides = dict(test_config or {})
@@ -52,7 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.before_request(auth.check_csrf)
     app.context_processor(lambda: {"csrf_token": auth.csrf_token, "current_user": auth.current_user,
                                    "role_names": auth.ROLE_NAMES})
-    for bp in (pages.bp, api.bp, api.openapi_bp, auth.bp):
+    for bp in (pages.bp, api.bp, manage.bp, api.openapi_bp, auth.bp):
         app.register_blueprint(bp)
     errors.register(app)
     ratelimit.init(app)

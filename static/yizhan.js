@@ -39,7 +39,7 @@
     var e = new Error(err.en || ('HTTP ' + status));
     e.zh = err.zh || ('请求失败（' + status + '）');
     e.en = err.en || ('request failed (' + status + ')');
-    e.status = status; e.field = err.field;
+    e.status = status; e.field = err.field; e.problems = err.problems || null; e.problemCount = err.problem_count;
     return e;
   }
   function handle(resp) {
@@ -69,11 +69,20 @@
     var m = document.querySelector('meta[name="csrf-token"]');
     return m ? m.getAttribute('content') : '';
   };
-  YZ.postJSON = function (url, body) {
+  // A JSON request with the CSRF token (POST, PATCH, PUT, DELETE).
+  YZ.sendJSON = function (method, url, body) {
     return YZ.csrf().then(function (token) {
-      return fetch(url, {method: 'POST', credentials: 'same-origin',
+      return fetch(url, {method: method, credentials: 'same-origin',
                          headers: {'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': token},
                          body: JSON.stringify(body || {})}).then(handle);
+    });
+  };
+  YZ.postJSON = function (url, body) { return YZ.sendJSON('POST', url, body); };
+  // A multipart upload (FormData) with the CSRF token.
+  YZ.upload = function (url, formData) {
+    return YZ.csrf().then(function (token) {
+      return fetch(url, {method: 'POST', credentials: 'same-origin', body: formData,
+                         headers: {Accept: 'application/json', 'X-CSRF-Token': token}}).then(handle);
     });
   };
   YZ.errorText = function (e) {

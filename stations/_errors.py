@@ -63,3 +63,7 @@ class ImportValidationError(ValueError):
 
 class RegistryError(ValueError):
     """A registry operation was refused (unknown id, permission, conflicting edit)."""
+
+
+class UndoConflict(RegistryError):
+    """An undo would overwrite a later change of the same station (undo the later one first)."""

@@ -32,6 +32,10 @@ class PermissionDenied(RegistryError):
     """The user's role or district does not allow this action."""
 
 
+class StateConflict(RegistryError):
+    """The proposal is not in a state that allows this step (already reviewed, not accepted, built)."""
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -117,7 +121,7 @@ def review(registry: Registry, user: dict[str, Any], proposal_id: int, *, accept
         if row is None:
             raise RegistryError(f"选址建议不存在 / no such proposal: {proposal_id}")
         if row.status != "待审核":
-            raise RegistryError(f"该建议已审核（{row.status}）/ already reviewed")
+            raise StateConflict(f"该建议已审核（{row.status}）/ already reviewed")
         row.status = "已采纳" if accept else "已驳回"
         row.reviewed_by, row.reviewed_at, row.review_comment = user["username"], _now(), str(comment)[:2000]
         s.add(ProposalHistoryRow(proposal_id=row.id, action="accept" if accept else "reject", user=user["username"],
@@ -133,7 +137,7 @@ def build(registry: Registry, user: dict[str, Any], proposal_id: int) -> dict[st
     if prop is None:
         raise RegistryError(f"选址建议不存在 / no such proposal: {proposal_id}")
     if prop["status"] != "已采纳" or prop["station_id"]:
-        raise RegistryError("只有已采纳且尚未建站的建议可以转为站点 / only accepted proposals without a station")
+        raise StateConflict("只有已采纳且尚未建站的建议可以转为站点 / only accepted proposals without a station")
     station_id = f"P{int(proposal_id):06d}"
     frame = model.empty_frame().reindex(range(1))
     values = {"id": station_id, "name": prop["name"], "type": prop["type"],

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import (DateTime, Float, Integer, String, Text, create_engine, delete, event,
-                        func, insert, select, update)
+                        func, insert, or_, select, update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import model
-from ._errors import RegistryError
+from ._errors import RegistryError, UndoConflict
 
 log = logging.getLogger(__name__)
 
@@ -281,40 +281,109 @@ class Registry:
                              before=json.dumps(before, ensure_ascii=False), after=None, user=user,
                              at=_now(), note=note))
 
-    def history(self, station_id: str | None = None, *, limit: int = 200) -> pd.DataFrame:
-        """History rows, newest first (optionally of one station)."""
+    def history(self, station_id: str | None = None, *, limit: int = 200, before_id: int | None = None,
+                user: str | None = None, action: str | None = None, batch: str | None = None,
+                adcode_prefix: str | None = None) -> pd.DataFrame:
+        """History rows, newest first, optionally filtered: one station, entries older than
+        ``before_id`` (paging), by user, action, import batch, or stations whose adcode (before
+        or after the change) starts with ``adcode_prefix``."""
         stmt = select(HistoryRow.id, HistoryRow.station_id, HistoryRow.action, HistoryRow.user,
                       HistoryRow.at, HistoryRow.batch, HistoryRow.note, HistoryRow.before,
                       HistoryRow.after).order_by(HistoryRow.id.desc()).limit(limit)
         if station_id:
             stmt = stmt.where(HistoryRow.station_id == station_id)
+        if before_id is not None:
+            stmt = stmt.where(HistoryRow.id < int(before_id))
+        if user:
+            stmt = stmt.where(HistoryRow.user == user)
+        if action:
+            stmt = stmt.where(HistoryRow.action == action)
+        if batch:
+            stmt = stmt.where(HistoryRow.batch == batch)
+        if adcode_prefix:
+            # the before/after JSON is written by this class (json.dumps defaults), so the key
+            # always reads '"adcode": "<code>"'
+            pattern = f'%"adcode": "{adcode_prefix}%'
+            stmt = stmt.where(or_(HistoryRow.before.like(pattern), HistoryRow.after.like(pattern)))
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
         return pd.DataFrame(rows, columns=["id", "station_id", "action", "user", "at", "batch", "note",
                                            "before", "after"])
 
-    def undo(self, history_id: int, *, user: str = "") -> str:
-        """Revert one recorded change (restores the row as it was before it); returns the action."""
+    def history_entry(self, history_id: int) -> dict[str, Any] | None:
+        """One history row as a dict (before/after decoded), or None."""
+        with self.Session() as s:
+            h = s.get(HistoryRow, int(history_id))
+            if h is None:
+                return None
+            return {"id": h.id, "station_id": h.station_id, "action": h.action, "user": h.user, "at": h.at,
+                    "batch": h.batch, "note": h.note, "before": json.loads(h.before) if h.before else None,
+                    "after": json.loads(h.after) if h.after else None}
+
+    def undone_by(self, history_ids: list[int]) -> dict[int, int]:
+        """For each of ``history_ids`` that was undone, the id of the undo entry (latest one)."""
+        if not history_ids:
+            return {}
+        notes = [f"undo #{i}" for i in history_ids]
+        stmt = (select(HistoryRow.id, HistoryRow.note).where(HistoryRow.action == "undo", HistoryRow.note.in_(notes))
+                .order_by(HistoryRow.id))
+        with self.engine.connect() as conn:
+            return {int(note[6:]): int(i) for i, note in conn.execute(stmt).all()}
+
+    @staticmethod
+    def _undo_one(s: Any, h: HistoryRow, *, user: str, force: bool, batch: str = "") -> None:
+        """Restore the station of history row ``h`` to its state before ``h`` (inside session ``s``).
+
+        Refuses (:class:`UndoConflict`) when the station changed after ``h`` unless ``force``."""
+        obj = s.get(StationRow, h.station_id)
+        current = _row_dict(obj) if obj else None
+        expected = json.loads(h.after) if h.after else None
+        if not force and json.loads(json.dumps(current, ensure_ascii=False)) != expected:
+            later = s.scalar(select(func.max(HistoryRow.id)).where(HistoryRow.station_id == h.station_id))
+            raise UndoConflict(
+                f"站点 {h.station_id} 在记录 #{h.id} 之后又有变更（最新 #{later}），请先撤销较新的变更 / "
+                f"station {h.station_id} changed after entry #{h.id} (latest #{later}); undo the later change first")
+        if h.before is None:          # undo a create
+            if obj is not None:
+                s.delete(obj)
+        else:
+            values = json.loads(h.before)
+            if obj is None:
+                s.execute(insert(StationRow), [values])
+            else:
+                for k, v in values.items():
+                    setattr(obj, k, v)
+        s.add(HistoryRow(station_id=h.station_id, action="undo",
+                         before=json.dumps(current, ensure_ascii=False) if current else None,
+                         after=h.before, user=user, at=_now(), batch=batch, note=f"undo #{h.id}"))
+
+    def undo(self, history_id: int, *, user: str = "", force: bool = False) -> str:
+        """Revert one recorded change (restores the row as it was before it); returns the action.
+
+        Raises :class:`UndoConflict` when the station changed after that entry (undo the later
+        change first, or pass ``force`` to overwrite it anyway — itself recorded and undoable)."""
         with self.Session.begin() as s:
             h = s.get(HistoryRow, history_id)
             if h is None:
                 raise RegistryError(f"历史记录不存在 / no such history entry: {history_id}")
-            obj = s.get(StationRow, h.station_id)
-            current = _row_dict(obj) if obj else None
-            if h.before is None:          # undo a create
-                if obj is not None:
-                    s.delete(obj)
-            else:
-                values = json.loads(h.before)
-                if obj is None:
-                    s.execute(insert(StationRow), [values])
-                else:
-                    for k, v in values.items():
-                        setattr(obj, k, v)
-            s.add(HistoryRow(station_id=h.station_id, action="undo",
-                             before=json.dumps(current, ensure_ascii=False) if current else None,
-                             after=h.before, user=user, at=_now(), note=f"undo #{history_id}"))
+            self._undo_one(s, h, user=user, force=force)
         return h.action
+
+    def undo_batch(self, batch: str, *, user: str = "", force: bool = False) -> int:
+        """Revert every change of one import batch in one transaction (newest first); returns how
+        many.  All or nothing: one conflicting station refuses the whole undo."""
+        if not batch:
+            raise RegistryError("批次编号为空 / empty batch id")
+        undo_batch = uuid.uuid4().hex
+        with self.Session.begin() as s:
+            entries = list(s.scalars(select(HistoryRow).where(HistoryRow.batch == batch)
+                                     .order_by(HistoryRow.id.desc())))
+            if not entries:
+                raise RegistryError(f"导入批次不存在 / no such batch: {batch}")
+            for h in entries:
+                self._undo_one(s, h, user=user, force=force, batch=undo_batch)
+                s.flush()
+        return len(entries)
 
     def clear_stations(self, *, user: str = "") -> int:
         """Delete every station (each recorded in history); returns how many."""
@@ -393,24 +462,71 @@ class Registry:
         return counts
 
     # -- users -------------------------------------------------------------------------------
-    def create_user(self, username: str, password: str, role: str, *, adcode: str = "") -> int:
-        """Create an account; ``role`` is admin, planner or district (district needs an adcode)."""
+    @staticmethod
+    def _check_role(role: str, adcode: str) -> str:
+        """The adcode to store for ``role`` (district: required, planner: optional scope)."""
         if role not in ROLES:
             raise RegistryError(f"未知角色 {role!r}，可选 admin、planner、district / unknown role {role!r}")
-        if role == "district" and not (adcode and adcode.isdigit() and len(adcode) == 6):
+        adcode = (adcode or "").strip()
+        if role == "district" and not (adcode.isdigit() and len(adcode) == 6):
             raise RegistryError("区工会账号必须绑定 6 位行政区划代码 / a district account needs a 6-digit adcode")
-        if not username or len(username) > 64:
-            raise RegistryError("用户名为空或过长 / username empty or too long")
+        if role == "planner" and adcode and not (adcode.isdigit() and len(adcode) == 6):
+            raise RegistryError("规划人员的辖区应为 6 位行政区划代码（省或市），或留空表示全省 / a planner's scope "
+                                "must be a 6-digit province or city adcode, or empty for everywhere")
+        return adcode if role in ("district", "planner") else ""
+
+    @staticmethod
+    def _check_password(password: str) -> None:
         if len(password) < 8:
             raise RegistryError("密码至少 8 位 / password must have at least 8 characters")
+        if len(password) > 256:
+            raise RegistryError("密码过长（最多 256 位）/ password too long (at most 256 characters)")
+
+    def create_user(self, username: str, password: str, role: str, *, adcode: str = "") -> int:
+        """Create an account; ``role`` is admin, planner (optionally scoped to a province or city
+        adcode) or district (bound to a 6-digit district adcode)."""
+        adcode = self._check_role(role, adcode)
+        username = (username or "").strip()
+        if not username or len(username) > 64:
+            raise RegistryError("用户名为空或过长 / username empty or too long")
+        self._check_password(password)
         with self.Session.begin() as s:
             if s.scalar(select(UserRow).where(UserRow.username == username)):
                 raise RegistryError(f"用户已存在 / user exists: {username}")
             row = UserRow(username=username, password_hash=generate_password_hash(password), role=role,
-                          adcode=adcode if role == "district" else "")
+                          adcode=adcode)
             s.add(row)
             s.flush()
             return int(row.id)
+
+    def update_user(self, user_id: int, *, role: str | None = None, adcode: str | None = None,
+                    password: str | None = None, active: bool | None = None) -> dict[str, Any]:
+        """Change an account's role/scope, password or active flag; returns the account.
+
+        The last active admin cannot be demoted or deactivated (someone must manage accounts).
+        A deactivated account is logged out at its next request."""
+        with self.Session.begin() as s:
+            row = s.get(UserRow, int(user_id))
+            if row is None:
+                raise RegistryError(f"账号不存在 / no such account: {user_id}")
+            new_role = row.role if role is None else role
+            new_adcode = row.adcode if adcode is None else adcode
+            if role is not None and role != row.role and adcode is None:
+                new_adcode = ""       # a new role needs its own scope (a district must name one)
+            new_adcode = self._check_role(new_role, new_adcode)
+            new_active = bool(row.active) if active is None else bool(active)
+            if row.role == "admin" and row.active and (new_role != "admin" or not new_active):
+                admins = s.scalar(select(func.count()).select_from(UserRow)
+                                  .where(UserRow.role == "admin", UserRow.active == 1))
+                if admins <= 1:
+                    raise RegistryError("不能停用或降级最后一个管理员 / the last active admin cannot be demoted "
+                                        "or deactivated")
+            if password is not None:
+                self._check_password(password)
+                row.password_hash = generate_password_hash(password)
+            row.role, row.adcode, row.active = new_role, new_adcode, int(new_active)
+            return {"id": row.id, "username": row.username, "role": row.role, "adcode": row.adcode,
+                    "active": bool(row.active)}
 
     def check_user(self, username: str, password: str) -> dict[str, Any] | None:
         """The user's record when the password is right, else None."""

@@ -370,3 +370,31 @@ def prepare_stations(
         raise ImportValidationError(problems + [Problem(None, None, "no_rows", "没有可导入的有效行",
                                                         "no valid rows to import")], n_rows=len(frame))
     return PreparedStations(good, problems, skipped_rows, warnings, n_input=len(frame))
+
+
+def prepare_record(
+    values: dict[str, object],
+    *,
+    crs: str = "wgs84",
+    existing: pd.DataFrame | None = None,
+    **options: float,
+) -> dict[str, object]:
+    """Validate one station given as a dict of canonical fields (the web form and API) by the same
+    rules as a file import; returns the registry row as a dict.
+
+    List values (groups, services) may be lists or text.  Raises :class:`ImportValidationError`
+    whose problems name the field (``column``) that is wrong.
+    """
+    cells = {}
+    for key, value in values.items():
+        if value is None:
+            value = ""
+        elif isinstance(value, (list, tuple)):
+            value = model.SEP.join(str(v) for v in value)
+        cells[key] = str(value)
+    raw = RawTable(pd.DataFrame([cells], dtype=str), {k: k for k in cells}, row_offset=1)
+    frame = prepare_stations(raw, crs=crs, existing=existing, **options).frame
+    row = frame.iloc[0].to_dict()
+    return {k: (None if v is pd.NA or (isinstance(v, float) and not np.isfinite(v)) else
+                int(v) if isinstance(v, np.integer) else float(v) if isinstance(v, np.floating) else v)
+            for k, v in row.items()}

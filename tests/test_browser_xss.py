@@ -111,6 +111,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     reg.update_station("XSS2", {"phone": JS_URL}, note="test: a value that bypassed validation")
     reg.create_user(DISTRICT_USER, PASSWORD, "district", adcode="440106")
     reg.create_user("planner", PASSWORD, "planner")
+    reg.create_user("admin", PASSWORD, "admin")
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -323,4 +324,146 @@ def test_proposals_show_hostile_name_host_user_and_comment_as_text(chromium, ser
     assert page.locator('img[src="x"]').count() == 0
     assert page.locator("#proposal-table script").count() == 0
     assert rec.dialogs == [] and rec.external == []
+    context.close()
+
+
+# -- registry (planner) and accounts (admin) ------------------------------------------------------------------
+class ConfirmingWatch(Watch):
+    """Watch that answers the pages' own confirm() questions with OK (any other dialog still fails)."""
+
+    def _dialog(self, dialog) -> None:
+        if dialog.type == "confirm":
+            dialog.accept()
+        else:
+            super()._dialog(dialog)
+
+
+def _open_as(chromium, server, username: str, path: str, height: int = 900):  # noqa: F811
+    """A new context (confirm() answered OK) with ``username`` logged in on ``path``."""
+    context = chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": height})
+    rec = ConfirmingWatch(context)
+    page = context.new_page()
+    rec.watch(page)
+    _login_to(page, server["url"], username, path)
+    return context, rec, page
+
+
+def _login_to(page, base: str, username: str, path: str) -> None:
+    page.goto(base + "/login?next=" + path)
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(lambda url: url.endswith(path))
+
+
+def test_registry_page_edits_shows_history_as_text_and_undoes(chromium, server) -> None:  # noqa: F811
+    reg = server["registry"]
+    context, rec, page = _open_as(chromium, server, "planner", "/registry")
+    page.wait_for_selector("#station-table tbody tr[data-id]", timeout=30_000)
+    names = page.locator("#station-table td.s-name").all_inner_texts()
+    for name in NAMES:
+        assert name in names
+    rec.assert_clean(page, "registry: station list")
+    # edit the hostile station XSS1 through the form
+    before = reg.get("XSS1")
+    page.locator('#station-table tr[data-id="XSS1"] button').click()
+    page.wait_for_function("() => document.querySelector('#station-form [name=name]').value.length > 0")
+    assert page.input_value("#station-form [name=name]") == HOSTILE["XSS1"]["name"]
+    assert page.input_value("#station-form [name=address]") == HOSTILE["XSS1"]["address"]
+    page.fill("#station-form [name=hours]", "07:00-22:00")
+    page.fill("#station-form [name=note]", "备注" + FLAG)
+    page.click("#st-save")
+    page.wait_for_selector("#form-msg.is-ok", timeout=30_000)
+    assert reg.get("XSS1")["hours"] == "07:00-22:00" and reg.get("XSS1")["lon"] == before["lon"]
+    first = page.locator("#history-table tbody tr").first
+    page.wait_for_function("() => document.querySelector('#history-table tbody tr').textContent.includes('07:00-22:00')",
+                           timeout=30_000)
+    text = first.inner_text()
+    assert HOSTILE["XSS1"]["name"] in text and "备注" + FLAG in text and "24h" in text and "07:00-22:00" in text
+    rec.assert_clean(page, "registry: after the edit")
+    # undo it from the history table
+    first.locator("button[data-undo]").click()
+    page.wait_for_function("() => document.querySelector('#history-table tbody tr').dataset.action === 'undo'",
+                           timeout=30_000)
+    assert reg.get("XSS1") == before
+    assert "已撤销" in page.locator("#history-table tbody tr").nth(1).inner_text()
+    # a new station with a hostile name through the form: shown as text in the list and the history
+    page.click("#st-new")
+    page.fill("#station-form [name=name]", "新站" + FLAG)
+    page.fill("#station-form [name=lon]", "113.3300")
+    page.fill("#station-form [name=lat]", "23.1200")
+    page.click("#st-save")
+    page.wait_for_selector("#form-msg.is-ok", timeout=30_000)
+    page.fill("#st-search", "新站")
+    assert page.locator("#station-table td.s-name").all_inner_texts() == ["新站" + FLAG]
+    # a bad value: the problems are listed by field, nothing is written
+    count = reg.count()
+    page.click("#st-new")
+    page.fill("#station-form [name=name]", "坏站")
+    page.fill("#station-form [name=hours]", "25:00-26:00")
+    page.fill("#station-form [name=lon]", "113.3400")
+    page.fill("#station-form [name=lat]", "23.1210")
+    page.click("#st-save")
+    page.wait_for_selector("#form-problems li", timeout=30_000)
+    assert "hours" in page.locator("#form-problems").inner_text() and reg.count() == count
+    assert [u.split(" ")[0] for u in rec.failed] == ["400"]                  # that refusal, and nothing else
+    rec.failed.clear()
+    rec.errors = [e for e in rec.errors if "status of 400" not in e]         # the console's note of it
+    _shot(page, "registry.png")
+    rec.assert_clean(page, "registry: new station")
+    rec.check()
+    context.close()
+
+
+def test_registry_page_imports_a_file_and_undoes_the_whole_import(chromium, server, tmp_path) -> None:  # noqa: F811
+    reg = server["registry"]
+    start = reg.stations()
+    context, rec, page = _open_as(chromium, server, "planner", "/registry")
+    page.wait_for_selector("#station-table tbody tr[data-id]", timeout=30_000)
+    bad = write_csv(tmp_path / "bad.csv", ["B1,坏行,茶馆,,,,,,,113.33,23.12"])
+    page.set_input_files("#import-file", str(bad))
+    page.click("#import-go")
+    page.wait_for_selector("#import-problems li", timeout=30_000)
+    assert "第 2 行" in page.locator("#import-problems").inner_text() and reg.count() == len(start)
+    assert [u.split(" ")[0] for u in rec.failed] == ["400"]                  # that refusal, and nothing else
+    rec.failed.clear()
+    rec.errors = [e for e in rec.errors if "status of 400" not in e]         # the console's note of it
+    good = write_csv(tmp_path / "good.csv", ["N1,猎德驿站" + IMG + ",工会爱心驿站,,饮水,24h,4,,在运营,113.3350,23.1150",
+                                             "N2,冼村驿站,工会爱心驿站,,饮水,24h,4,,在运营,113.3380,23.1250"])
+    page.set_input_files("#import-file", str(good))
+    page.click("#import-check")
+    page.wait_for_selector("#import-msg.is-ok", timeout=30_000)
+    assert reg.count() == len(start)                                          # check only
+    page.click("#import-go")
+    page.wait_for_function("() => document.getElementById('import-msg').textContent.includes('已导入')",
+                           timeout=30_000)
+    assert reg.count() == len(start) + 2
+    page.wait_for_selector("#history-table button[data-undo-batch]", timeout=30_000)
+    page.locator("#history-table button[data-undo-batch]").first.click()
+    page.wait_for_function("() => document.getElementById('hist-msg').textContent.includes('整批')", timeout=30_000)
+    assert reg.stations().equals(start)
+    rec.assert_clean(page, "registry: import")
+    rec.check()
+    context.close()
+
+
+def test_accounts_page_lists_hostile_usernames_as_text_and_manages_accounts(chromium, server) -> None:  # noqa: F811
+    reg = server["registry"]
+    context, rec, page = _open_as(chromium, server, "admin", "/admin/users", 800)
+    page.wait_for_selector("body[data-users-loaded]", timeout=30_000)
+    assert DISTRICT_USER in page.locator("#user-table td.u-name").all_inner_texts()
+    page.fill("#user-form [name=username]", "yuexiu")
+    page.fill("#user-form [name=password]", "long-enough-1")
+    page.select_option("#user-form [name=role]", "district")
+    page.fill("#user-form [name=adcode]", "440104")
+    page.click("#user-form button[type=submit]")
+    page.wait_for_selector("#user-msg.is-ok", timeout=30_000)
+    assert reg.check_user("yuexiu", "long-enough-1")["adcode"] == "440104"
+    row = page.locator("#user-table tr", has=page.locator("td.u-name", has_text="yuexiu"))
+    row.locator("button", has_text="停用").click()
+    page.wait_for_selector("#list-msg.is-ok", timeout=30_000)
+    assert reg.check_user("yuexiu", "long-enough-1") is None
+    _shot(page, "users.png")
+    rec.assert_clean(page, "accounts")
+    rec.check()
     context.close()

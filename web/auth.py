@@ -57,6 +57,27 @@ def current_user() -> dict[str, Any] | None:
     return g.get("user")
 
 
+def scope_prefix(user: dict[str, Any] | None) -> str | None:
+    """The adcode prefix a user may change: "" for admins and province-wide planners, "4401" for a
+    planner of city 440100, "440106" for that district's union; None for anonymous visitors."""
+    if not user:
+        return None
+    if user["role"] == "admin":
+        return ""
+    code = str(user.get("adcode") or "")
+    if user["role"] == "district":
+        return code or None
+    while code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
+def in_scope(user: dict[str, Any] | None, adcode: object) -> bool:
+    """True when ``user`` may change things located in ``adcode``."""
+    prefix = scope_prefix(user)
+    return prefix is not None and str(adcode or "").startswith(prefix)
+
+
 def require(*roles: str) -> Callable:
     """Decorator: the view needs a logged-in user with one of ``roles`` (any role if none given)."""
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -17,6 +19,7 @@ class ApiError(Exception):
     def __init__(self, zh: str, en: str, *, status: int = 400, field: str | None = None) -> None:
         super().__init__(en)
         self.zh, self.en, self.status, self.field = zh, en, status, field
+        self.extra: dict[str, object] = {}     # more members of the error object (e.g. problems)
 
 
 def register(app: Flask) -> None:
@@ -27,6 +30,7 @@ def register(app: Flask) -> None:
         body = {"error": {"zh": exc.zh, "en": exc.en, "status": exc.status}}
         if exc.field:
             body["error"]["field"] = exc.field
+        body["error"].update(exc.extra)
         return jsonify(body), exc.status
 
     @app.errorhandler(HTTPException)
@@ -82,3 +86,59 @@ def choice(values: dict[str, str], name: str, options: tuple[str, ...], default:
         raise ApiError(f"参数 {name} 应为 {' / '.join(options)}", f"parameter {name} must be one of {', '.join(options)}",
                        field=name)
     return raw
+
+
+#: Largest JSON body the API reads (bytes); uploads have their own limit (MAX_UPLOAD_BYTES).
+MAX_BODY_BYTES = 64 * 1024
+
+
+def body(allowed: set[str]) -> dict[str, Any]:
+    """The JSON object body (an empty body is ``{}``); 400 for anything else or unknown members."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise ApiError("请求内容过大", "request body too large", status=413)
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError("请求内容过大", "request body too large", status=413)
+    if not raw.strip():
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ApiError("请求内容不是有效的 JSON", "request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError("请求内容应为 JSON 对象", "request body must be a JSON object")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ApiError(f"未知字段：{', '.join(unknown)[:100]}", f"unknown field(s): {', '.join(unknown)[:100]}",
+                       field=unknown[0][:50])
+    return data
+
+
+def text_field(data: dict[str, Any], name: str, max_len: int, *, required: bool = False) -> str:
+    """A string member of a JSON body (stripped, at most ``max_len`` characters)."""
+    value = data.get(name)
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ApiError(f"字段 {name} 应为字符串", f"field {name} must be a string", field=name)
+    value = value.strip()
+    if len(value) > max_len:
+        raise ApiError(f"字段 {name} 过长（最多 {max_len} 字）", f"field {name} too long (at most {max_len})",
+                       field=name)
+    if required and not value:
+        raise ApiError(f"缺少字段 {name}", f"missing field {name}", field=name)
+    return value
+
+
+def number_field(data: dict[str, Any], name: str, lo: float, hi: float) -> float:
+    """A finite number member of a JSON body within [lo, hi] (required)."""
+    value = data.get(name)
+    if value is None:
+        raise ApiError(f"缺少字段 {name}", f"missing field {name}", field=name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ApiError(f"字段 {name} 应为数字", f"field {name} must be a number", field=name)
+    value = float(value)
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise ApiError(f"字段 {name} 超出范围 [{lo}, {hi}]", f"field {name} out of range [{lo}, {hi}]", field=name)
+    return value

@@ -81,11 +81,14 @@ def _error_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
+def _errors(*codes: int, **override: str) -> dict[str, Any]:
+    """Error answers for ``codes``; ``e409="..."`` etc. replace the default descriptions."""
     text = {400: "Bad request: invalid, missing or unknown parameter or body member.",
             401: "Login required.", 403: "Forbidden: missing/invalid CSRF token, role or district.",
             404: "Not found (no hotspot data for coverage routes).",
-            409: "The network metric needs a road network (OSM_FILE).", 413: "Request body too large."}
+            409: "The network metric needs a road network (OSM_FILE).", 413: "Request body too large.",
+            415: "Unsupported file type."}
+    text.update({int(k[1:]): v for k, v in override.items()})
     return {str(c): _error_response(text[c]) for c in codes}
 
 
@@ -116,6 +119,34 @@ def _post(summary: str, body: dict[str, Any] | None, responses: dict[str, Any], 
     return op
 
 
+def _station_input(required: list[str]) -> dict[str, Any]:
+    """A station in a JSON body (the registry's validation rules apply on top of these types)."""
+    text = {"type": "string", "maxLength": 500}
+    lst = {"oneOf": [{"type": "array", "maxItems": 30, "items": {"type": "string", "maxLength": 50}}, text]}
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": {
+        "id": {"type": "string", "maxLength": 64, "description": "empty: generated from name and location"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 200}, "type": {"type": "string", "maxLength": 50},
+        "groups": lst, "address": text, "adcode": text, "host": text, "services": lst, "hours": text,
+        "capacity": _nullable({"type": "integer", "minimum": 0, "maximum": 1000000}), "phone": text,
+        "status": text, "source": text,
+        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "crs": {"type": "string", "enum": CRS, "default": "wgs84"},
+        "note": {"type": "string", "maxLength": 500, "description": "kept in the change history"}}}
+
+
+def _write(method: str, summary: str, body: dict[str, Any] | None, responses: dict[str, Any], *, tag: str,
+           params: list[Any] | None = None, description: str = "", body_required: bool = True,
+           form: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A state-changing operation (CSRF header, session): JSON ``body`` or multipart ``form``."""
+    op = _post(summary, None, responses, tag=tag, params=params, description=description)
+    if body is not None:
+        op["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": body}}}
+    if form is not None:
+        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": form}}}
+    return op
+
+
 def _schemas() -> dict[str, Any]:
     feature = {"type": "object", "required": ["type", "geometry", "properties"],
                "properties": {"type": {"type": "string", "enum": ["Feature"]},
@@ -128,7 +159,13 @@ def _schemas() -> dict[str, Any]:
             "properties": {"zh": {"type": "string", "description": "message in Chinese"},
                            "en": {"type": "string", "description": "message in English"},
                            "field": {"type": "string", "description": "the parameter or body member at fault"},
-                           "status": {"type": "integer", "description": "HTTP status"}}}}},
+                           "status": {"type": "integer", "description": "HTTP status"},
+                           "problems": {"type": "array", "items": _ref("Problem"),
+                                        "description": "every problem of a rejected station or file"},
+                           "problem_count": INTEGER}}}},
+        "Problem": {"type": "object", "required": ["code", "zh", "en"],
+                    "properties": {"row": _nullable(INTEGER), "column": N_STRING, "code": STRING, "zh": STRING,
+                                   "en": STRING, "value": N_STRING}},
         "Feature": feature,
         "FeatureCollection": {"type": "object", "required": ["type", "features"],
                               "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
@@ -247,6 +284,55 @@ def _schemas() -> dict[str, Any]:
         "ReviewInput": {"type": "object", "additionalProperties": False, "required": ["accept"],
                         "properties": {"accept": {"type": "boolean"},
                                        "comment": {"type": "string", "maxLength": 2000}}},
+        "RegistryStation": {"type": "object", "required": list(model.COLUMNS), "properties": {
+            "id": STRING, "name": STRING, "type": STRING, "groups": STRING, "address": STRING, "adcode": STRING,
+            "host": STRING, "services": STRING, "hours": STRING, "capacity": _nullable(INTEGER), "phone": STRING,
+            "status": STRING, "source": STRING, "updated_at": STRING, "lon": NUMBER, "lat": NUMBER,
+            "orig_lon": N_NUMBER, "orig_lat": N_NUMBER, "orig_crs": STRING}},
+        "StationInput": _station_input(required=["name", "type", "lon", "lat"]),
+        "StationPatch": _station_input(required=[]),
+        "HistoryEntry": {"type": "object", "required": ["id", "station_id", "action", "user", "at", "changes",
+                                                        "before", "after", "undone_by"], "properties": {
+            "id": INTEGER, "station_id": STRING, "name": STRING, "adcode": STRING,
+            "action": {"type": "string", "enum": ["create", "update", "delete", "undo"]}, "user": STRING,
+            "at": STRING, "batch": N_STRING, "note": STRING,
+            "changes": {"type": "array", "items": {"type": "object", "required": ["field"], "properties": {
+                "field": STRING, "before": {"nullable": True}, "after": {"nullable": True}}}},
+            "before": _nullable({"type": "object"}), "after": _nullable({"type": "object"}),
+            "undone_by": _nullable(INTEGER)}},
+        "HistoryPage": {"type": "object", "required": ["entries", "next_before_id"], "properties": {
+            "entries": {"type": "array", "items": _ref("HistoryEntry")}, "next_before_id": _nullable(INTEGER)}},
+        "UndoInput": {"type": "object", "additionalProperties": False, "properties": {
+            "force": {"type": "boolean", "default": False,
+                      "description": "undo even when the station changed since (overwrites the later change)"}}},
+        "UndoResult": {"type": "object", "required": ["undone", "action", "history_id", "station"], "properties": {
+            "undone": INTEGER, "action": STRING, "history_id": INTEGER,
+            "station": _nullable(_ref("RegistryStation"))}},
+        "BatchUndoResult": {"type": "object", "required": ["batch", "undone"],
+                            "properties": {"batch": STRING, "undone": INTEGER}},
+        "DeleteResult": {"type": "object", "required": ["deleted", "history_id"],
+                         "properties": {"deleted": STRING, "history_id": INTEGER}},
+        "ImportResult": {"type": "object", "required": ["rows", "valid", "dry_run", "created", "batch"], "properties": {
+            "rows": INTEGER, "valid": INTEGER, "dry_run": {"type": "boolean"}, "created": INTEGER,
+            "updated": _nullable(INTEGER), "unchanged": _nullable(INTEGER), "batch": N_STRING,
+            "warnings": {"type": "array", "items": STRING}, "skipped": {"type": "array", "items": _ref("Problem")},
+            "skipped_rows": {"type": "array", "items": INTEGER}}},
+        "User": {"type": "object", "required": ["id", "username", "role", "adcode", "active"], "properties": {
+            "id": INTEGER, "username": STRING, "role": {"type": "string", "enum": ["admin", "planner", "district"]},
+            "adcode": STRING, "active": {"type": "boolean"}, "created_at": N_STRING}},
+        "UserInput": {"type": "object", "additionalProperties": False, "required": ["username", "password", "role"],
+                      "properties": {
+                          "username": {"type": "string", "minLength": 1, "maxLength": 64},
+                          "password": {"type": "string", "minLength": 8, "maxLength": 256},
+                          "role": {"type": "string", "enum": ["admin", "planner", "district"]},
+                          "adcode": {"type": "string", "maxLength": 12, "description":
+                                     "district: its 6-digit adcode (required); planner: a province or city "
+                                     "adcode, or empty for everywhere"}}},
+        "UserPatch": {"type": "object", "additionalProperties": False, "properties": {
+            "role": {"type": "string", "enum": ["admin", "planner", "district"]},
+            "adcode": {"type": "string", "maxLength": 12},
+            "password": {"type": "string", "minLength": 8, "maxLength": 256},
+            "active": {"type": "boolean", "description": "false logs the account out and refuses its logins"}}},
         "Empty": {"type": "object", "additionalProperties": False, "maxProperties": 0},
     }
 
@@ -259,6 +345,14 @@ def _paths() -> dict[str, Any]:
     pid = {"name": "pid", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0,
                                                                       "maximum": 2147483647}}
     statuses = ["", "待审核", "已采纳", "已驳回", "pending", "accepted", "rejected"]
+    sid = {"name": "station_id", "in": "path", "required": True,
+           "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[^\s/\\]+$"}}
+    hid = {"name": "history_id", "in": "path", "required": True,
+           "schema": {"type": "integer", "minimum": 0, "maximum": 2147483647}}
+    uid = {"name": "user_id", "in": "path", "required": True,
+           "schema": {"type": "integer", "minimum": 0, "maximum": 2147483647}}
+    batch = {"name": "batch", "in": "path", "required": True,
+             "schema": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": r"^[0-9a-f]+$"}}
 
     def limit(default: int) -> dict[str, Any]:
         return _q("limit", {"type": "integer", "minimum": 1, "maximum": 100000, "default": default},
@@ -272,7 +366,12 @@ def _paths() -> dict[str, Any]:
                                           _q("adcode", {"type": "string", "pattern": "^[0-9]{0,6}$", "maxLength": 6},
                                              "Administrative code or its prefix (440100: all of Guangzhou)."),
                                           P["bbox"], P["out_crs"]],
-            {**_ok(fc, mimetype=geojson), **_errors(400)}, tag="stations")},
+            {**_ok(fc, mimetype=geojson), **_errors(400)}, tag="stations"),
+            "post": _write("post", "Register one station (planner, admin; same validation as an import)",
+                           _ref("StationInput"), {**_ok(_ref("RegistryStation"), "Created", status="201"),
+                                                  **_errors(400, 401, 403, 409, 413, e409="The station id exists.")},
+                           tag="registry",
+                           description="400 lists every problem by field (error.problems).")},
         "/api/nearest": {"get": _get(
             "Nearest stations to a point (riders)",
             [P["lon"], P["lat"], P["crs"],
@@ -359,6 +458,71 @@ def _paths() -> dict[str, Any]:
             {**_ok(_ref("Station"), "Created", status="201"), **_errors(400, 401, 403, 404, 413)},
             tag="proposals", params=[pid],
             description="The body may be empty or an empty JSON object.")},
+        "/api/stations/{station_id}": {
+            "get": _get("One station (registry record, WGS-84)", [sid], {**_ok(_ref("RegistryStation")),
+                                                                     **_errors(400, 404)}, tag="registry"),
+            "patch": _write("patch", "Change fields of a station (planner, admin; within their area)",
+                            _ref("StationPatch"), {**_ok(_ref("RegistryStation")), **_errors(400, 401, 403, 404, 413)},
+                            tag="registry", params=[sid]),
+            "put": _write("put", "Replace a station's fields (planner, admin)", _ref("StationInput"),
+                          {**_ok(_ref("RegistryStation")), **_errors(400, 401, 403, 404, 413)}, tag="registry",
+                          params=[sid]),
+            "delete": _write("delete", "Delete a station (kept in the history; undo restores it)",
+                             {"type": "object", "additionalProperties": False,
+                              "properties": {"note": {"type": "string", "maxLength": 500}}},
+                             {**_ok(_ref("DeleteResult")), **_errors(400, 401, 403, 404, 413)}, tag="registry",
+                             params=[sid], body_required=False),
+        },
+        "/api/stations/import": {"post": _write(
+            "post", "Import a station file (CSV, XLSX, GeoJSON) — all or nothing (planner, admin)", None,
+            {**_ok(_ref("ImportResult")), **_errors(400, 401, 403, 413, 415)}, tag="registry",
+            form={"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary"},
+                "crs": {"type": "string", "enum": CRS}, "encoding": {"type": "string",
+                                                                  "enum": ["auto", "utf-8", "utf-8-sig", "gbk",
+                                                                           "gb18030", "utf-16"]},
+                "skip_bad_rows": {"type": "string", "enum": ["0", "1", "true", "false"]},
+                "dry_run": {"type": "string", "enum": ["0", "1", "true", "false"]}}},
+            description="400 lists every problem by row and column (error.problems); a planner bound to a city "
+                        "gets 403 when any row lies outside it. Nothing is written unless every row is valid "
+                        "(or skip_bad_rows).")},
+        "/api/history": {"get": _get(
+            "The registry's change history, newest first (planner, admin)",
+            [_q("station_id", {"type": "string", "maxLength": 64}, "Only this station."),
+             _q("user", {"type": "string", "maxLength": 64}, "Only changes by this user."),
+             _q("action", {"type": "string", "enum": ["create", "update", "delete", "undo"]}, "Only this action."),
+             _q("batch", {"type": "string", "maxLength": 40}, "Only this import batch."),
+             _q("before_id", {"type": "integer", "minimum": 1, "maximum": 2147483647},
+                "Entries older than this id (next page)."),
+             _q("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}, "Page size.")],
+            {**_ok(_ref("HistoryPage")), **_errors(400, 401, 403)}, tag="registry", security=True)},
+        "/api/history/{history_id}": {"get": _get(
+            "One history entry (planner, admin)", [hid], {**_ok(_ref("HistoryEntry")), **_errors(401, 403, 404)},
+            tag="registry", security=True)},
+        "/api/history/{history_id}/undo": {"post": _write(
+            "post", "Undo one change (planner, admin)", _ref("UndoInput"),
+            {**_ok(_ref("UndoResult")), **_errors(400, 401, 403, 404, 409, 413, e409="The station changed after "
+                                                                                  "this entry: undo the later "
+                                                                                  "change first, or force.")},
+            tag="registry", params=[hid], body_required=False)},
+        "/api/history/batches/{batch}/undo": {"post": _write(
+            "post", "Undo a whole import batch in one transaction (planner, admin)", _ref("UndoInput"),
+            {**_ok(_ref("BatchUndoResult")), **_errors(400, 401, 403, 404, 409, 413, e409="A station of the batch "
+                                                                                       "changed since.")},
+            tag="registry", params=[batch], body_required=False)},
+        "/api/users": {
+            "get": _get("Accounts (admin)", [], {**_ok({"type": "array", "items": _ref("User")}),
+                                                 **_errors(401, 403)}, tag="accounts", security=True),
+            "post": _write("post", "Create an account (admin)", _ref("UserInput"),
+                           {**_ok(_ref("User"), "Created", status="201"),
+                            **_errors(400, 401, 403, 409, 413, e409="The username exists.")}, tag="accounts"),
+        },
+        "/api/users/{user_id}": {"patch": _write(
+            "patch", "Change an account's role, area, password or active flag (admin)", _ref("UserPatch"),
+            {**_ok(_ref("User")), **_errors(400, 401, 403, 404, 409, 413,
+                                            e409="The last active admin, or your own account, cannot be "
+                                                 "demoted or deactivated.")},
+            tag="accounts", params=[uid], body_required=False)},
         "/openapi.json": {"get": _get("This document", [], _ok({"type": "object"}), tag="misc")},
     }
 

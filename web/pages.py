@@ -1,4 +1,6 @@
-"""HTML pages (blueprint ``pages``): planner map ``/``, rider page ``/nearest``, proposals ``/proposals``.
+"""HTML pages (blueprint ``pages``): planner map ``/``, rider page ``/nearest``, proposals ``/proposals``,
+registry management ``/registry`` (planners: stations, imports, history with undo) and accounts
+``/admin/users`` (admins).
 
 The pages hold no data beyond names for the filters: every layer, list and table is loaded by the
 page's script from the JSON API (``web/api.py``).  The planner map's skeleton (centre, zoom, layer
@@ -16,7 +18,7 @@ from flask import Blueprint, current_app, render_template, url_for
 
 from ..stations import model
 from . import folium_assets
-from .auth import current_user, require
+from .auth import ROLE_NAMES, current_user, require, scope_prefix
 from .services import services
 
 bp = Blueprint("pages", __name__)
@@ -250,10 +252,11 @@ def proposals():
 
     user = current_user()
     reg = services().registry
-    rows = props.listing(reg, user).to_dict("records")
+    prefix = scope_prefix(user) or ""
+    rows = [r for r in props.listing(reg, user).to_dict("records") if str(r["adcode"]).startswith(prefix)]
     reviewer = user["role"] in props.REVIEWERS
     bounds, city = _station_view(reg.stations())
-    adcode = user.get("adcode") or ""
+    adcode = (user.get("adcode") or "") if user["role"] == "district" else ""
     area = {"adcode": adcode, "name": name_of(adcode) or "", "city": (adcode[:4] + "00") if adcode else city}
     names = {d["adcode"]: d["name"] for d in _boundary_names()[1]}
     return render_template("proposals.html", proposals=rows, reviewer=reviewer, area=area, adcode_names=names,
@@ -261,3 +264,34 @@ def proposals():
                            groups=model.GROUPS, groups_en=model.GROUPS_EN, statuses=props.STATUSES,
                            page_config=_page_config(city=area["city"], bounds=bounds, area=area, reviewer=reviewer, district_names=names,
                                                     user={"username": user["username"], "role": user["role"]}))
+
+
+# -- registry management and accounts ----------------------------------------------------------------
+def _area_names() -> dict[str, str]:
+    cities, districts = _boundary_names()
+    return {r["adcode"]: r["name"] for r in cities + districts}
+
+
+@bp.route("/registry")
+@require("planner", "admin")
+def registry():
+    """Registry management: import a file, add/edit/delete stations, the change history with undo."""
+    user = current_user()
+    scope = scope_prefix(user) or ""
+    names = _area_names()
+    return render_template("registry.html", types=model.STATION_TYPES, statuses=model.STATUSES,
+                           groups=model.GROUPS, hosts=model.HOSTS, services_list=model.SERVICES,
+                           scope_name=names.get(user.get("adcode") or "", ""),
+                           page_config=_page_config(scope=scope, user_adcode=user.get("adcode") or "",
+                                                    area_names=names, user={"username": user["username"],
+                                                                            "role": user["role"]}))
+
+
+@bp.route("/admin/users")
+@require("admin")
+def users():
+    """Accounts: create, change role/area, reset password, deactivate (admins)."""
+    cities, districts = _boundary_names()
+    return render_template("users.html", roles=ROLE_NAMES, cities=cities, districts=districts,
+                           page_config=_page_config(role_names=ROLE_NAMES, area_names=_area_names(),
+                                                    me=current_user()["id"]))

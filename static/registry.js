@@ -1,0 +1,234 @@
+// Registry page (/registry, planners and admins): the station list (GET /api/stations, filtered here),
+// add/edit/delete one station (POST/PATCH/DELETE /api/stations...), import a file (POST
+// /api/stations/import, "check only" = dry run) and the change history with undo (GET /api/history,
+// POST /api/history/<id>/undo, POST /api/history/batches/<batch>/undo).  Everything from the server
+// goes into the page as text (YZ.el), never as HTML.
+(function () {
+  'use strict';
+  var YZ = window.YZ, cfg = YZ.config, names = cfg.area_names || {};
+  var el = YZ.el;
+  var ACTIONS = {create: '新增 / create', update: '修改 / update', delete: '删除 / delete', undo: '撤销 / undo'};
+  var FIELD_NAMES = {name: '名称', type: '类型', groups: '服务对象', address: '地址', adcode: '区县', host: '依托单位',
+                     services: '服务内容', hours: '开放时间', capacity: '座位数', phone: '电话', status: '状态',
+                     source: '来源', updated_at: '更新时间', lon: '经度', lat: '纬度', orig_lon: '原始经度',
+                     orig_lat: '原始纬度', orig_crs: '原始坐标系', id: '编号'};
+  var stations = [], editing = null, nextBefore = null;
+  var $ = function (id) { return document.getElementById(id); };
+  var form = $('station-form'), importForm = $('import-form');
+
+  function msg(node, text, kind) {
+    node.textContent = text || '';
+    node.classList.toggle('is-error', kind === 'error');
+    node.classList.toggle('is-ok', kind === 'ok');
+  }
+  function showProblems(list, e, withRows) {
+    YZ.clear(list);
+    (e && e.problems || []).forEach(function (p) {
+      var where = [withRows && p.row !== null && p.row !== undefined ? '第 ' + p.row + ' 行' : '', p.column ? (withRows ? '列 ' : '字段 ') + p.column : '']
+        .filter(Boolean).join('，');
+      list.appendChild(el('li', {}, [where ? el('strong', {text: where + '：'}) : null, p.zh + ' / ' + p.en,
+        p.value ? el('code', {text: ' ' + p.value}) : null]));
+    });
+    if (e && e.problemCount > (e.problems || []).length) {
+      list.appendChild(el('li', {cls: 'muted', text: '……共 ' + e.problemCount + ' 个问题 / ' + e.problemCount + ' problems in all'}));
+    }
+  }
+
+  // -- stations ---------------------------------------------------------------------------------------
+  function loadStations() {
+    return YZ.getJSON('/api/stations?' + YZ.query({adcode: cfg.user_adcode || ''})).then(function (fc) {
+      stations = (fc.features || []).map(function (f) { return f.properties || {}; });
+      renderStations();
+    }).catch(function (e) { msg($('st-msg'), YZ.errorText(e), 'error'); });
+  }
+  function renderStations() {
+    var q = $('st-search').value.trim().toLowerCase();
+    var tbody = YZ.clear(document.querySelector('#station-table tbody'));
+    var hits = stations.filter(function (s) {
+      return !q || [s.id, s.name, s.address].some(function (v) { return String(v || '').toLowerCase().indexOf(q) >= 0; });
+    });
+    hits.slice(0, 200).forEach(function (s) {
+      var btn = el('button', {cls: 'btn btn-sm btn-outline-primary', text: '编辑', attrs: {type: 'button', 'data-id': s.id, 'aria-label': '编辑 / edit ' + s.name}});
+      btn.addEventListener('click', function () { edit(s.id); });
+      tbody.appendChild(el('tr', {attrs: {'data-id': s.id}}, [
+        el('td', {text: s.id}), el('td', {cls: 's-name', text: s.name}), el('td', {text: s.type}),
+        el('td', {text: names[s.adcode] || s.adcode || '—'}), el('td', {text: s.status}), el('td', {}, [btn])]));
+    });
+    if (!hits.length) tbody.appendChild(el('tr', {cls: 'empty'}, [el('td', {cls: 'muted', text: '没有站点 / no stations', attrs: {colspan: 6}})]));
+    msg($('st-msg'), hits.length > 200 ? '显示前 200 个（共 ' + hits.length + ' 个），请输入关键词缩小范围 / showing 200 of ' + hits.length
+      : '共 ' + hits.length + ' 个站点 / ' + hits.length + ' stations');
+  }
+  $('st-search').addEventListener('input', renderStations);
+
+  function fill(rec) {
+    ['id', 'name', 'type', 'status', 'address', 'host', 'hours', 'groups', 'services', 'phone'].forEach(function (k) {
+      form.elements[k].value = Array.isArray(rec[k]) ? rec[k].join('、') : (rec[k] === null || rec[k] === undefined ? '' : rec[k]);
+    });
+    form.elements.capacity.value = rec.capacity === null || rec.capacity === undefined ? '' : rec.capacity;
+    form.elements.lon.value = rec.lon === undefined ? '' : rec.lon;
+    form.elements.lat.value = rec.lat === undefined ? '' : rec.lat;
+    form.elements.crs.value = 'wgs84';
+    form.elements.note.value = '';
+  }
+  function openForm(rec, title) {
+    editing = rec && rec.id ? rec : null;
+    form.hidden = false;
+    fill(rec || {type: form.elements.type.options[0].value, status: '在运营'});
+    form.elements.id.readOnly = !!editing;
+    $('st-delete').hidden = !editing;
+    $('edit-sub').textContent = title;
+    msg($('form-msg'), '');
+    YZ.clear($('form-problems'));
+    form.elements.name.focus();
+  }
+  function edit(id) {
+    YZ.getJSON('/api/stations/' + encodeURIComponent(id)).then(function (rec) {
+      openForm(rec, '编辑 ' + rec.id + ' / editing ' + rec.id);
+    }).catch(function (e) { msg($('st-msg'), YZ.errorText(e), 'error'); });
+  }
+  $('st-new').addEventListener('click', function () { openForm(null, '新增站点 / new station'); });
+  $('st-cancel').addEventListener('click', function () { form.hidden = true; editing = null; $('edit-sub').textContent = ''; });
+
+  function formBody() {
+    var f = form.elements, body = {};
+    ['name', 'type', 'status', 'address', 'host', 'hours', 'groups', 'services', 'phone', 'crs', 'note'].forEach(function (k) { body[k] = f[k].value.trim(); });
+    if (!editing && f.id.value.trim()) body.id = f.id.value.trim();
+    var cap = f.capacity.value.trim();
+    body.capacity = cap === '' ? null : (/^\d+$/.test(cap) ? parseInt(cap, 10) : NaN);
+    body.lon = parseFloat(f.lon.value); body.lat = parseFloat(f.lat.value);
+    if (editing && body.crs === 'wgs84' && body.lon === editing.lon && body.lat === editing.lat) { delete body.lon; delete body.lat; }
+    return body;
+  }
+  form.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var body = formBody();
+    if (Number.isNaN(body.capacity)) { msg($('form-msg'), '座位数应为整数 / seats must be a whole number', 'error'); return; }
+    if (('lon' in body) && (!isFinite(body.lon) || !isFinite(body.lat))) { msg($('form-msg'), '请填写经纬度数字 / enter lon and lat as numbers', 'error'); return; }
+    var req = editing ? YZ.sendJSON('PATCH', '/api/stations/' + encodeURIComponent(editing.id), body) : YZ.postJSON('/api/stations', body);
+    $('st-save').disabled = true;
+    YZ.clear($('form-problems'));
+    req.then(function (rec) {
+      msg($('form-msg'), '已保存 ' + rec.id + ' / saved', 'ok');
+      editing = rec;
+      form.elements.id.value = rec.id; form.elements.id.readOnly = true; $('st-delete').hidden = false;
+      return Promise.all([loadStations(), loadHistory(true)]);
+    }).catch(function (e) {
+      msg($('form-msg'), YZ.errorText(e), 'error');
+      showProblems($('form-problems'), e, false);
+    }).then(function () { $('st-save').disabled = false; });
+  });
+  $('st-delete').addEventListener('click', function () {
+    if (!editing || !window.confirm('删除站点“' + editing.name + '”？可在变更记录中撤销。\nDelete this station? You can undo it from the history.')) return;
+    YZ.sendJSON('DELETE', '/api/stations/' + encodeURIComponent(editing.id), {note: form.elements.note.value.trim()}).then(function (r) {
+      msg($('st-msg'), '已删除 ' + r.deleted + '（记录 #' + r.history_id + '）/ deleted', 'ok');
+      form.hidden = true; editing = null;
+      return Promise.all([loadStations(), loadHistory(true)]);
+    }).catch(function (e) { msg($('form-msg'), YZ.errorText(e), 'error'); });
+  });
+
+  // -- import -----------------------------------------------------------------------------------------
+  function runImport(dry) {
+    var file = $('import-file').files[0];
+    if (!file) { msg($('import-msg'), '请选择文件 / choose a file', 'error'); return; }
+    var data = new FormData(importForm);
+    if (dry) data.set('dry_run', '1');
+    if (!importForm.elements.skip_bad_rows.checked) data.delete('skip_bad_rows');
+    msg($('import-msg'), dry ? '检查中… / checking…' : '导入中… / importing…');
+    YZ.clear($('import-problems'));
+    YZ.upload('/api/stations/import', data).then(function (r) {
+      var line = dry ? '检查通过：' + r.valid + ' 行有效，将新增 ' + r.created + ' 个站点 / check passed: ' + r.valid + ' valid rows, ' + r.created + ' new'
+        : '已导入：新增 ' + r.created + '，更新 ' + r.updated + '，未变 ' + r.unchanged + ' / imported (batch ' + r.batch + ')';
+      if (r.skipped_rows && r.skipped_rows.length) line += '；跳过 ' + r.skipped_rows.length + ' 行 / skipped ' + r.skipped_rows.length + ' rows';
+      msg($('import-msg'), line, 'ok');
+      showProblems($('import-problems'), {problems: r.skipped, problemCount: (r.skipped || []).length}, true);
+      (r.warnings || []).forEach(function (w) { $('import-problems').appendChild(el('li', {cls: 'muted', text: w})); });
+      if (!dry) return Promise.all([loadStations(), loadHistory(true)]);
+    }).catch(function (e) {
+      msg($('import-msg'), YZ.errorText(e), 'error');
+      showProblems($('import-problems'), e, true);
+    });
+  }
+  $('import-check').addEventListener('click', function () { runImport(true); });
+  importForm.addEventListener('submit', function (ev) { ev.preventDefault(); runImport(false); });
+
+  // -- history ----------------------------------------------------------------------------------------
+  function fmtValue(v) {
+    if (v === null || v === undefined || v === '') return '（空）';
+    return typeof v === 'number' ? String(Math.round(v * 1e6) / 1e6) : String(v);
+  }
+  function changeList(entry) {
+    var ul = el('ul', {cls: 'changes'});
+    if (entry.action === 'create' || (entry.action === 'undo' && !entry.before)) {
+      ul.appendChild(el('li', {text: '新增站点 / created'}));
+    } else if (!entry.after) {
+      ul.appendChild(el('li', {text: '删除站点 / deleted'}));
+    } else {
+      entry.changes.filter(function (c) { return c.field !== 'updated_at'; }).slice(0, 6).forEach(function (c) {
+        ul.appendChild(el('li', {}, [el('span', {cls: 'muted', text: (FIELD_NAMES[c.field] || c.field) + '：'}),
+          el('del', {text: fmtValue(c.before)}), ' → ', el('ins', {text: fmtValue(c.after)})]));
+      });
+    }
+    return ul;
+  }
+  function undo(entry, force, batch) {
+    var url = batch ? '/api/history/batches/' + encodeURIComponent(entry.batch) + '/undo' : '/api/history/' + entry.id + '/undo';
+    var what = batch ? '整批导入（' + entry.batch.slice(0, 8) + '…）/ the whole import' : '#' + entry.id + '（' + (entry.name || entry.station_id) + '）';
+    if (!force && !window.confirm('撤销 ' + what + '？\nUndo this change?')) return;
+    YZ.postJSON(url, force ? {force: true} : {}).then(function (r) {
+      msg($('hist-msg'), batch ? '已撤销整批 ' + r.undone + ' 项变更 / undone ' + r.undone + ' changes' : '已撤销 #' + r.undone + ' / undone', 'ok');
+      return Promise.all([loadStations(), loadHistory(true)]);
+    }).catch(function (e) {
+      if (e.status === 409 && !force) {
+        msg($('hist-msg'), YZ.errorText(e), 'error');
+        if (window.confirm(e.zh + '\n' + e.en + '\n\n仍要强制撤销（覆盖较新的变更）？\nForce the undo (overwrite the later change)?')) undo(entry, true, batch);
+        return;
+      }
+      msg($('hist-msg'), YZ.errorText(e), 'error');
+    });
+  }
+  function historyRow(h) {
+    var cell = el('td', {cls: 'undo-cell'});
+    if (h.undone_by) {
+      cell.appendChild(el('span', {cls: 'muted small', text: '已撤销（#' + h.undone_by + '）/ undone'}));
+    } else {
+      var b = el('button', {cls: 'btn btn-sm btn-outline-danger', text: '撤销', attrs: {type: 'button', 'data-undo': h.id, 'aria-label': '撤销 / undo #' + h.id}});
+      b.addEventListener('click', function () { undo(h, false, false); });
+      cell.appendChild(b);
+    }
+    if (h.batch && h.action !== 'undo') {
+      var bb = el('button', {cls: 'btn btn-sm btn-link', text: '撤销整批', attrs: {type: 'button', 'data-undo-batch': h.batch, title: '撤销这次导入的全部变更 / undo the whole import'}});
+      bb.addEventListener('click', function () { undo(h, false, true); });
+      cell.appendChild(bb);
+    }
+    var when = (h.at || '').replace('T', ' ').slice(0, 19);
+    try { when = new Date(h.at).toLocaleString('zh-CN', {hour12: false}); } catch (err) { /* keep ISO */ }
+    return el('tr', {attrs: {'data-id': h.id, 'data-action': h.action}}, [
+      el('td', {text: '#' + h.id}), el('td', {cls: 'small', text: when}), el('td', {text: h.user || '—'}),
+      el('td', {}, [el('span', {cls: 'badge action-' + h.action, text: ACTIONS[h.action] || h.action})]),
+      el('td', {}, [el('span', {cls: 'h-name', text: h.name || ''}), el('small', {cls: 'd-block muted', text: h.station_id})]),
+      el('td', {}, [changeList(h)]), el('td', {cls: 'small', text: h.note || ''}), cell]);
+  }
+  function loadHistory(reset) {
+    var tbody = document.querySelector('#history-table tbody');
+    var q = {station_id: $('h-station').value.trim(), user: $('h-user').value.trim(), action: $('h-action').value, limit: 50};
+    if (!reset && nextBefore) q.before_id = nextBefore;
+    return YZ.getJSON('/api/history?' + YZ.query(q)).then(function (r) {
+      if (reset) YZ.clear(tbody);
+      r.entries.forEach(function (h) { tbody.appendChild(historyRow(h)); });
+      if (reset && !r.entries.length) tbody.appendChild(el('tr', {cls: 'empty'}, [el('td', {cls: 'muted', text: '没有变更记录 / no changes', attrs: {colspan: 8}})]));
+      nextBefore = r.next_before_id;
+      $('h-more').hidden = !nextBefore;
+      document.body.setAttribute('data-history-loaded', '1');
+    }).catch(function (e) { msg($('hist-msg'), YZ.errorText(e), 'error'); });
+  }
+  ['h-station', 'h-user'].forEach(function (id) {
+    var t = null;
+    $(id).addEventListener('input', function () { clearTimeout(t); t = setTimeout(function () { loadHistory(true); }, 300); });
+  });
+  $('h-action').addEventListener('change', function () { loadHistory(true); });
+  $('h-more').addEventListener('click', function () { loadHistory(false); });
+
+  loadStations();
+  loadHistory(true);
+  YZ.csrf();
+})();
