@@ -467,8 +467,9 @@ def history(c: Context, station: str | None, limit: int) -> None:
         click.echo("没有历史记录 / no history")
         return
     for row in frame.itertuples(index=False):
+        batch = f" batch={row.batch}" if row.batch else ""
         click.echo(f"#{row.id} {row.at:%Y-%m-%d %H:%M:%S} {row.user or '-'} {row.action} {row.station_id} "
-                   f"{row.note}")
+                   f"{row.note}{batch}")
 
 
 @main.command("backup")
@@ -503,15 +504,25 @@ def restore(c: Context, file: str, yes: bool) -> None:
 
 
 @main.command("undo")
-@click.argument("history_id", type=int)
+@click.argument("history_id", type=int, required=False)
+@click.option("--batch", default="", help="撤销整批导入（批次编号）/ undo a whole import batch")
+@click.option("--force", is_flag=True, help="站点之后又有变更时仍然撤销 / undo even if the station changed since")
 @click.option("--user", default="cli", show_default=True)
 @pass_ctx
-def undo(c: Context, history_id: int, user: str) -> None:
-    """撤销一条历史变更 / undo one recorded change."""
+def undo(c: Context, history_id: int | None, batch: str, force: bool, user: str) -> None:
+    """撤销一条历史变更或一整批导入 / undo one recorded change or a whole import batch.
+
+    Refused when the station changed after that change (undo the later change first, or --force)."""
     from .stations import RegistryError
 
+    if (history_id is None) == (not batch):
+        raise click.UsageError("请给出历史编号或 --batch（二选一）/ give a history id or --batch, not both")
     try:
-        action = c.registry.undo(history_id, user=user)
+        if batch:
+            n = c.registry.undo_batch(batch, user=user, force=force)
+            click.echo(f"已撤销批次 {batch} 的 {n} 项变更 / undone {n} changes")
+            return
+        action = c.registry.undo(history_id, user=user, force=force)
     except RegistryError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"已撤销 #{history_id}（{action}）/ undone")

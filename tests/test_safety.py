@@ -116,3 +116,32 @@ def test_cli_backup_restore_and_undo(tmp_path: Path, home: Path) -> None:
     assert reg.get("T9") is None
     assert run("restore", str(tmp_path / "bk.sqlite"), "--yes").exit_code == 0
     assert reg.count() == 3
+
+
+def test_cli_undo_refuses_a_stale_change_and_undoes_a_whole_batch(tmp_path: Path, home: Path) -> None:
+    from click.testing import CliRunner
+
+    from yizhan.cli import main
+    from yizhan.stations.storage import Registry
+
+    run = lambda *a: CliRunner().invoke(main, ["--home", str(home), *a])  # noqa: E731
+    assert run("import-stations", str(write_csv(tmp_path / "a.csv", STATION_ROWS))).exit_code == 0
+    reg = Registry(f"sqlite:///{home / 'yizhan.sqlite'}")
+    start = reg.stations()
+    reg.update_station("T1", {"hours": "24h"}, user="a")
+    reg.update_station("T1", {"phone": "020-1"}, user="b")
+    older = int(reg.history("T1").iloc[1]["id"])
+    stale = run("undo", str(older))
+    assert stale.exit_code == 2 and "changed after" in stale.output and reg.get("T1")["phone"] == "020-1"
+    assert run("undo", str(older), "--force").exit_code == 0
+    assert reg.get("T1")["hours"] == "08:00-20:00"
+    assert reg.get("T1")["phone"] == "020-12345678"          # the whole row as it was before that change
+    listed = run("history", "--limit", "100").output
+    batch = next(line.split("batch=")[1] for line in listed.splitlines() if " create T2 " in line)
+    reg.update_station("T1", {"phone": "020-9"})
+    assert run("undo", "--batch", batch).exit_code == 2         # T1 changed after the import
+    assert reg.count() == 3
+    assert run("undo", "--batch", batch, "--force").exit_code == 0
+    assert reg.count() == 0
+    assert run("undo").exit_code == 2 and run("undo", "1", "--batch", batch).exit_code == 2
+    assert len(start) == 3
