@@ -241,3 +241,21 @@ def test_external_asset_urls_finds_scripts_styles_and_imports() -> None:
                                                        "http://c.example/z.css"]
     with pytest.raises(folium_assets.ExternalAssetError):
         folium_assets.assert_local(html)
+
+
+@pytest.mark.parametrize("role,links", [("district", set()), ("planner", {"/registry"}),
+                                        ("admin", {"/registry", "/admin/users"})])
+def test_navigation_offers_the_management_pages_by_role(app, client, role, links) -> None:
+    app.extensions["yizhan"].registry.create_user("u1", PASSWORD, role, adcode="440106" if role == "district" else "")
+    assert login(client, "u1").status_code == 302
+    html = client.get("/nearest").get_data(as_text=True)
+    nav = re.search(r'<nav class="yz-links".*?</nav>', html, re.DOTALL).group(0)
+    shown = {h for h in ("/registry", "/admin/users") if f'href="{h}"' in nav}
+    assert shown == links
+    for path in ("/registry", "/admin/users"):
+        page = client.get(path)
+        assert page.status_code == (200 if path in links else 403)
+        if path in links:
+            body = page.get_data(as_text=True)
+            assert re.search(r'<script src="/static/(registry|users)\.js">', body)
+            assert "https://" not in re.sub(r'placeholder="[^"]*"', "", body.split("<body")[1])
