@@ -8,6 +8,7 @@ an import either writes all its rows and their history or nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -140,6 +141,13 @@ def _clean(value: Any) -> Any:
 
 def _row_dict(obj: StationRow) -> dict[str, Any]:
     return {c: getattr(obj, c) for c in _FIELDS}
+
+
+def _account(row: UserRow) -> dict[str, Any]:
+    """An account as the app sees it; ``session_tag`` changes with the password, so a session
+    stamped with the old tag ends when the password is reset."""
+    tag = hashlib.sha256(row.password_hash.encode("utf-8")).hexdigest()[:16]
+    return {"id": row.id, "username": row.username, "role": row.role, "adcode": row.adcode, "session_tag": tag}
 
 
 def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -534,7 +542,7 @@ class Registry:
             row = s.scalar(select(UserRow).where(UserRow.username == username, UserRow.active == 1))
             if row is None or not check_password_hash(row.password_hash, password):
                 return None
-            return {"id": row.id, "username": row.username, "role": row.role, "adcode": row.adcode}
+            return _account(row)
 
     def get_user(self, user_id: int) -> dict[str, Any] | None:
         """An active account by id (without the password hash), or None."""
@@ -542,7 +550,7 @@ class Registry:
             row = s.get(UserRow, int(user_id))
             if row is None or not row.active:
                 return None
-            return {"id": row.id, "username": row.username, "role": row.role, "adcode": row.adcode}
+            return _account(row)
 
     def users(self) -> pd.DataFrame:
         """Accounts (without password hashes)."""

@@ -334,9 +334,16 @@ def test_admin_manages_accounts(app, reg) -> None:
     tianhe = next(u for u in listed if u["username"] == "tianhe")
     assert a.patch(f"/api/users/{tianhe['id']}", json={"active": False}, headers=a.h).get_json()["active"] is False
     err(t.get("/api/proposals"), 401)
-    # password reset: the old one stops working
+    # password reset: the old one stops working, and sessions logged in with it end
+    y = app.test_client()
+    with y.session_transaction() as sess:
+        sess["csrf"] = "planted"
+    y.post("/login", data={"username": "yuexiu", "password": "long-enough-1", "csrf_token": "planted"})
+    assert y.get("/api/me").get_json()["user"]["username"] == "yuexiu"
     a.patch(f"/api/users/{uid}", json={"password": "brand-new-pass"}, headers=a.h)
     assert reg.check_user("yuexiu", "long-enough-1") is None and reg.check_user("yuexiu", "brand-new-pass")
+    assert y.get("/api/me").get_json()["user"] is None
+    assert "session_tag" not in json.dumps(a.get("/api/me").get_json())
     # role change: a planner becomes a city planner, then a district union needs a district
     p = a.patch(f"/api/users/{uid}", json={"role": "planner", "adcode": "440100"}, headers=a.h).get_json()
     assert (p["role"], p["adcode"]) == ("planner", "440100")

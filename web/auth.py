@@ -49,7 +49,10 @@ def check_csrf() -> None:
 def load_user() -> None:
     """``before_request`` hook: ``g.user`` is the logged-in account or None."""
     uid = session.get("uid")
-    g.user = services().registry.get_user(uid) if uid else None
+    user = services().registry.get_user(uid) if uid else None
+    if user is not None and not hmac.compare_digest(str(session.get("tag", "")), user["session_tag"]):
+        user = None                   # the password changed since this session logged in
+    g.user = user
 
 
 def current_user() -> dict[str, Any] | None:
@@ -115,6 +118,7 @@ def login():  # noqa: ANN201
         else:
             session.clear()
             session["uid"] = user["id"]
+            session["tag"] = user["session_tag"]
             csrf_token()
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("pages.index"))
