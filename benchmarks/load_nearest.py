@@ -6,8 +6,10 @@ Loopback only, bounded in time.  Starts ``yizhan serve --production`` (gunicorn,
 temporary home with N stations and the nearest-station rate limit raised for this client, then
 the bare Flask endpoint (benchmarks/bare_app.py: only the KD-tree query) under the same gunicorn
 settings, and drives each with wrk (Debian package ``wrk``) using random points in Guangdong.
-Prints requests/s, p50/p99 latency, errors and server memory (RSS of master + workers) before
-and after, and the ratio yizhan / bare (target >= 60 %, 0 errors).
+Each server first gets ``--warmup`` seconds of the same load (every gunicorn worker builds its
+station index on its first request), then the measured run.  Prints requests/s, p50/p99 latency,
+errors (by kind) and server memory (RSS of master + workers) before and after the measured run, and
+the ratio yizhan / bare (target >= 60 %, 0 errors).
 """
 
 from __future__ import annotations
@@ -44,16 +46,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _family(pid: int) -> list[int]:
+    """A process and its children (gunicorn master and workers)."""
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout
+    except FileNotFoundError:
+        return [pid]
+    return [pid, *(int(p) for p in out.split())]
+
+
+def _cpu_s(pids: list[int]) -> list[float]:
+    """User + system CPU seconds of each process, from /proc (0 for a process that is gone)."""
+    out = []
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            out.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+        except (OSError, IndexError, ValueError):
+            out.append(0.0)
+    return out
+
+
 def _rss_mib(pid: int) -> float:
     """RSS of a process and its children (MiB), from /proc."""
     total = 0
-    pids = [pid]
-    try:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout
-        pids += [int(p) for p in out.split()]
-    except FileNotFoundError:
-        pass
-    for p in pids:
+    for p in _family(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -91,8 +108,10 @@ def _wrk(url_path: str, suffix: str, duration: int, connections: int, port: int)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
-    sock = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "requests": total, "errors": non2xx + sock}
+    sock = {kind: int(n) for kind, n in re.findall(r"(connect|read|write|timeout) (\d+)", out)}
+    detail = ", ".join(f"{kind} {n}" for kind, n in [("non-2xx", non2xx), *sock.items()] if n)
+    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "requests": total, "errors": non2xx + sum(sock.values()),
+            "detail": f" ({detail})" if detail else ""}
 
 
 def _stations(home: Path, n: int) -> np.ndarray:
@@ -115,13 +134,24 @@ def _stations(home: Path, n: int) -> np.ndarray:
     return frame[["lon", "lat"]].to_numpy()
 
 
-def _run_server(cmd: list[str], env: dict[str, str], port: int, probe: str, args) -> tuple[dict, float, float]:  # noqa: ANN001
+def _run_server(cmd: list[str], env: dict[str, str], port: int, probe: str, args,  # noqa: ANN001
+                warmup: int) -> tuple[dict, float, float]:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         _wait(f"http://127.0.0.1:{port}{probe}")
+        if warmup:   # every worker loads its data on its first request: measure the steady state
+            url_path, suffix, _, connections = args
+            _wrk(url_path, suffix, warmup, connections, port)
         before = _rss_mib(proc.pid)
+        pids = _family(proc.pid)
+        cpu0 = _cpu_s(pids)
         result = _wrk(*args, port)
+        cpu = [b - a for a, b in zip(cpu0, _cpu_s(pids), strict=True)]
         after = _rss_mib(proc.pid)
+        # server CPU per request is steadier than requests/s on a shared machine; the split shows
+        # how evenly gunicorn spread the connections over the workers
+        result["cpu_ms"] = 1000 * sum(cpu) / max(result["requests"], 1)
+        result["split"] = "/".join(f"{100 * c / max(sum(cpu[1:]), 1e-9):.0f}" for c in cpu[1:])
         return result, before, after
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -134,6 +164,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--stations", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of load before measuring (0: none)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")
@@ -146,19 +177,23 @@ def main() -> None:
         port = _free_port()
         ours = _run_server([sys.executable, "-m", "yizhan.cli", "--home", str(home), "serve", "--production",
                             "--workers", str(args.workers), "--port", str(port)], env, port,
-                           "/api/nearest?lon=113.3&lat=23.1", ("/api/nearest", "&k=5", args.duration, args.connections))
+                           "/api/nearest?lon=113.3&lat=23.1", ("/api/nearest", "&k=5", args.duration, args.connections),
+                           args.warmup)
         port = _free_port()
         bare = _run_server([sys.executable, "-m", "gunicorn", "--chdir", str(HERE), "-w", str(args.workers),
                             "--threads", "4", "-k", "gthread", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
                             "bare_app:app"], env, port, "/q?lon=113.3&lat=23.1",
-                           ("/q", "", args.duration, args.connections))
-    print(f"load test: {args.stations:,} stations, {args.connections} connections, {args.duration} s, "
-          f"gunicorn {args.workers} workers x 4 threads, loopback")
+                           ("/q", "", args.duration, args.connections), args.warmup)
+    print(f"load test: {args.stations:,} stations, {args.connections} connections, {args.duration} s "
+          f"(after {args.warmup} s warm-up), gunicorn {args.workers} workers x 4 threads, loopback")
     for label, (res, before, after) in (("yizhan /api/nearest", ours), ("bare KD-tree endpoint", bare)):
         print(f"  {label:<22} {res['rps']:8.0f} req/s  p50 {res['p50']:6.1f} ms  p99 {res['p99']:6.1f} ms  "
-              f"requests {res['requests']:,}  errors {res['errors']}  memory {before:.0f} -> {after:.0f} MiB")
+              f"requests {res['requests']:,}  errors {res['errors']}{res['detail']}  "
+              f"memory {before:.0f} -> {after:.0f} MiB")
+        print(f"  {'':<22} server CPU {res['cpu_ms']:.2f} ms/request, worker CPU split {res['split']} %")
     ratio = ours[0]["rps"] / bare[0]["rps"]
-    print(f"  ratio yizhan / bare: {ratio:.0%}  (target >= 60 %, 0 errors)")
+    print(f"  ratio yizhan / bare: {ratio:.0%}  (target >= 60 %, 0 errors); "
+          f"by server CPU per request: {bare[0]['cpu_ms'] / ours[0]['cpu_ms']:.0%}")
 
 
 if __name__ == "__main__":

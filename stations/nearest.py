@@ -14,6 +14,7 @@ nearest on the sphere (no projection, no distortion, valid across all of China).
 
 from __future__ import annotations
 
+import math
 import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -262,30 +263,47 @@ class StationIndex:
         ``lon``, ``lat`` (WGS-84), ``distance_m`` (great-circle) and the station's other fields;
         with ``open_at``, ``open`` (True: closed stations are filtered out).
         """
-        wlon, wlat = crs_mod.to_wgs84(lon, lat, crs)
+        if crs_mod.normalize_crs(crs) == "wgs84":
+            wlon, wlat = float(lon), float(lat)
+        else:
+            x, y = crs_mod.to_wgs84(lon, lat, crs)
+            wlon, wlat = float(x), float(y)
         m = self.mask(type=type, group=group, service=service, open_at=open_at, status=status)
-        idx, dist = self.query(wlon, wlat, k, mask=m)
         out = []
-        for i, d in zip(idx[0], dist[0]):
-            if i < 0:
-                break
+        for i, d in zip(*self._query_one(wlon, wlat, k, m)):
             rec = dict(self._records[i])
-            rec["distance_m"] = round(float(d), 1)
+            rec["distance_m"] = round(d, 1)
             if open_at is not None:
                 rec["open"] = True
             out.append(rec)
         return out
 
+    def _query_one(self, lon: float, lat: float, k: int, mask: np.ndarray) -> tuple[list[int], list[float]]:
+        """:meth:`query` for one WGS-84 point as Python lists (positions, metres), only the
+        matches: the per-request path, without the batch path's array set-up."""
+        tree, idx = self._tree_for(mask)
+        if tree is None:
+            return [], []
+        lo, la = math.radians(lon), math.radians(lat)   # unit_vectors() for one point, in scalars
+        cos_la = math.cos(la)
+        chord, pos = tree.query((cos_la * math.cos(lo), cos_la * math.sin(lo), math.sin(la)), k=min(k, len(idx)))
+        return idx[np.atleast_1d(pos)].tolist(), chord_to_m(np.atleast_1d(chord)).tolist()
+
 
 def _base_records(stations: pd.DataFrame) -> list[dict[str, object]]:
-    """JSON-ready dicts of every station, built once per index."""
+    """JSON-ready dicts of every station, built once per index from whole columns (iterating the
+    frame's rows took 0.3 s of a 10 000-station index build)."""
+    def col(name: str) -> list:
+        return stations[name].to_numpy(dtype=object).tolist()
+
+    capacity = [None if missing else int(c) for c, missing in zip(col("capacity"), stations["capacity"].isna())]
     records = []
-    for row in stations.itertuples(index=False):
+    for sid, name, typ, lon, lat, address, adcode, groups, host, services, hours, cap, phone, status in zip(
+            col("id"), col("name"), col("type"), col("lon"), col("lat"), col("address"), col("adcode"), col("groups"),
+            col("host"), col("services"), col("hours"), capacity, col("phone"), col("status"), strict=True):
         records.append({
-            "id": row.id, "name": row.name, "type": row.type, "lon": round(float(row.lon), 7),
-            "lat": round(float(row.lat), 7), "address": row.address, "adcode": row.adcode,
-            "groups": model.split_list(row.groups), "host": row.host, "services": model.split_list(row.services),
-            "hours": row.hours, "capacity": None if pd.isna(row.capacity) else int(row.capacity),
-            "phone": row.phone, "status": row.status,
+            "id": sid, "name": name, "type": typ, "lon": round(float(lon), 7), "lat": round(float(lat), 7),
+            "address": address, "adcode": adcode, "groups": model.split_list(groups), "host": host,
+            "services": model.split_list(services), "hours": hours, "capacity": cap, "phone": phone, "status": status,
         })
     return records

@@ -144,3 +144,86 @@ def test_bulk_equals_kdtree_query(n_stations: int, spread: float, n_points: int)
     same = idx == ref_idx
     # where the index differs it must be an exact tie
     assert np.allclose(np.linalg.norm(unit_vectors(lon, lat)[~same] - vec[idx[~same]], axis=1), ref_chord[~same])
+
+
+# -- the per-request path of /api/nearest and its caches ------------------------------------------
+def test_one_point_path_equals_the_batch_query() -> None:
+    frame = _random_stations(3000)
+    frame.loc[5, "capacity"] = 12
+    index = StationIndex(frame)
+    rng = np.random.default_rng(8)
+    for j, (lon, lat) in enumerate(zip(rng.uniform(112.8, 114.2, 100), rng.uniform(22.4, 24.0, 100))):
+        k = (1, 5, 40)[j % 3]
+        mask = index.mask(type="司机之家" if j % 2 else None)
+        got = index.nearest(lon, lat, k=k, type="司机之家" if j % 2 else None)
+        idx, dist = index.query(lon, lat, k, mask=mask)
+        keep = idx[0] >= 0
+        assert [r["id"] for r in got] == list(frame["id"].to_numpy()[idx[0][keep]])
+        assert [r["distance_m"] for r in got] == [round(float(d), 1) for d in dist[0][keep]]
+    rec = index.nearest(float(frame.loc[5, "lon"]), float(frame.loc[5, "lat"]), k=1, status=None)[0]
+    assert rec["id"] == "S5" and rec["capacity"] == 12 and isinstance(rec["capacity"], int)
+    assert rec["lon"] == round(float(frame.loc[5, "lon"]), 7) and rec["groups"] == model.split_list(frame.loc[5, "groups"])
+
+
+def test_cached_open_now_equals_parsing_the_hours() -> None:
+    from datetime import datetime, timedelta
+
+    from yizhan.stations.hours import OpeningHours
+    from yizhan.web import api
+
+    def parsed(hours: object, now: datetime) -> bool | None:
+        if not isinstance(hours, str) or not hours.strip():
+            return None
+        try:
+            oh = OpeningHours.parse(hours)
+        except (ValueError, TypeError):
+            return None
+        return None if oh.is_unknown else oh.is_open(now.weekday(), now.hour * 60 + now.minute)
+
+    texts = ["08:00-20:00", "24h", "22:00-06:00", "周一至周五 09:00-17:30；周六 10:00-12:00", "工作日 8:30-18:00",
+             "", "  ", "未知", "不详", "25:00-26:00", "随便", None, float("nan"), 42]
+    start = datetime(2026, 11, 2, 0, 0)
+    for step in range(0, 7 * 24 * 60, 37):
+        now = start + timedelta(minutes=step)
+        for text in texts:
+            assert api._open_now(text, now) == parsed(text, now), (text, now)
+    assert api._hours_bitmap.cache_info().hits > 0
+
+
+def test_cached_navigation_links_equal_nav_urls() -> None:
+    from yizhan.web import api
+
+    frame = _random_stations(40)
+    frame.loc[3, "name"] = ""
+    recs = StationIndex(frame).nearest(113.3, 23.1, k=40, status=None)
+    want = api.nav_urls(np.array([r["lon"] for r in recs]), np.array([r["lat"] for r in recs]), [r["name"] for r in recs])
+    api._NAV_CACHE.clear()
+    assert api._nav_links(recs[:7]) == want[:7]          # computed
+    assert api._nav_links(recs) == want                  # partly cached
+    assert api._nav_links(recs[::-1]) == want[::-1]      # all cached
+    first = api._nav_links(recs[:1])[0]
+    first["amap"] = "changed"                             # answers do not share the cached links
+    assert api._nav_links(recs[:1])[0] == want[0]
+
+
+def test_local_rate_limit_counters_are_fixed_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from limits import parse
+    from limits.strategies import FixedWindowRateLimiter
+
+    from yizhan.web import ratelimit
+
+    clock = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    limiter = FixedWindowRateLimiter(ratelimit.LocalCounters())
+    item = parse("3 per minute")
+    assert [limiter.hit(item, "a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.hit(item, "b")                                     # another client has its own count
+    assert limiter.get_window_stats(item, "a") == (1060.0, 0)
+    clock[0] = 1059.9
+    assert not limiter.hit(item, "a")
+    clock[0] = 1060.0                                                  # the window ended
+    assert limiter.get_window_stats(item, "a").remaining == 3
+    assert limiter.hit(item, "a") and limiter.get_window_stats(item, "a") == (1120.0, 2)
+    clock[0] = 1200.0                                                  # expired counters are swept
+    limiter.hit(item, "c")
+    assert len(limiter.storage._counters) == 1

@@ -12,6 +12,7 @@ session's CSRF token in ``X-CSRF-Token`` (checked in :mod:`yizhan.web.auth`).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -188,17 +189,23 @@ def _now(tz: str) -> datetime:
 
 def _open_now(hours: Any, now: datetime) -> bool | None:
     """Open at ``now`` by the station's hours; None when the hours are unknown or unreadable."""
+    bitmap = _hours_bitmap(hours) if isinstance(hours, str) else None
+    return None if bitmap is None else bool(bitmap[now.weekday(), now.hour * 60 + now.minute])
+
+
+@functools.lru_cache(maxsize=8192)
+def _hours_bitmap(hours: str) -> np.ndarray | None:
+    """The read-only (7, 1440) open bitmap of an hours text, None when unknown or unreadable;
+    cached per text, so a request does not parse hours."""
     from ..stations.hours import OpeningHours
 
-    if not isinstance(hours, str) or not hours.strip():
+    if not hours.strip():
         return None
     try:
         oh = OpeningHours.parse(hours)
     except (ValueError, TypeError):
         return None
-    if oh.is_unknown:
-        return None
-    return oh.is_open(now.weekday(), now.hour * 60 + now.minute)
+    return None if oh.is_unknown else oh.bitmap
 
 
 def nav_urls(lon: np.ndarray, lat: np.ndarray, names: list[str]) -> list[dict[str, str]]:
@@ -217,6 +224,26 @@ def nav_urls(lon: np.ndarray, lat: np.ndarray, names: list[str]) -> list[dict[st
                       "&mode=riding&coord_type=bd09ll&output=html&src=yizhan"),
         })
     return out
+
+
+_NAV_CACHE: dict[tuple[Any, Any, Any], tuple[str, str]] = {}
+_NAV_CACHE_MAX = 50_000
+
+
+def _nav_links(records: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """:func:`nav_urls` of each record (by its ``lon``, ``lat``, ``name``), memoised per station:
+    a request converts coordinates only for stations no earlier request returned."""
+    keys = [(r["lon"], r["lat"], r["name"]) for r in records]
+    found = {key: _NAV_CACHE.get(key) for key in keys}
+    missing = [key for key, links in found.items() if links is None]
+    if missing:
+        lon, lat, names = zip(*missing)
+        fresh = nav_urls(np.array(lon, dtype=float), np.array(lat, dtype=float), list(names))
+        if len(_NAV_CACHE) + len(missing) > _NAV_CACHE_MAX:
+            _NAV_CACHE.clear()
+        for key, nav in zip(missing, fresh, strict=True):
+            found[key] = _NAV_CACHE[key] = (nav["amap"], nav["baidu"])
+    return [{"amap": found[key][0], "baidu": found[key][1]} for key in keys]
 
 
 def _rank_by_road(records: list[dict[str, Any]], lon: float, lat: float, network: Any) -> list[dict[str, Any]]:
@@ -279,15 +306,16 @@ def nearest():  # noqa: ANN201
         records = _rank_by_road(records, float(wlon), float(wlat), network)[:k]
     speed = RIDE_SPEED_KMH / 3.6
     now = _now(tz)
-    navs = nav_urls(np.array([r["lon"] for r in records], dtype=float),
-                    np.array([r["lat"] for r in records], dtype=float), [r["name"] for r in records])
-    for rec, nav in zip(records, navs, strict=True):
+    for rec, nav in zip(records, _nav_links(records), strict=True):
         road = rec.get("road_distance_m")
         rec["road_distance_m"] = road
         rec["riding_time_s"] = round((road if road is not None else rec["distance_m"] * DETOUR_FACTOR) / speed, 1)
         rec["open_now"] = _open_now(rec.get("hours"), now)
         rec["nav"] = nav
-    return _json(records)
+    try:   # the records are plain Python values: skip geo.clean unless something needs it
+        return Response(json.dumps(records, ensure_ascii=False, allow_nan=False), mimetype=_JSON)
+    except (TypeError, ValueError):
+        return _json(records)
 
 
 @bp.route("/health")
