@@ -30,9 +30,10 @@ from ..stations import model
 from ..stations import proposals as props_mod
 from ..stations._errors import RegistryError
 from . import geo
-from .auth import csrf_token, current_user, require
+from .auth import csrf_token, current_user, in_scope, require, scope_prefix
 from .ratelimit import limiter, nearest_limit
 from .errors import ApiError, args, choice, integer, number
+from .errors import body as _body, number_field as _number_field, text_field as _text_field
 from .openapi import bp as openapi_bp  # noqa: F401  (registered by create_app beside this blueprint)
 from .services import services
 
@@ -49,7 +50,6 @@ MAX_THRESHOLD_M = 1_000_000.0
 MAX_LIMIT = 100_000
 MAX_SITES = 200
 MAX_TIME_LIMIT_S = 20.0
-MAX_BODY_BYTES = 64 * 1024
 XLSX_MAX_ROWS = 1_048_575
 STATUS_ALIASES = {"pending": "待审核", "accepted": "已采纳", "rejected": "已驳回"}
 _JSON = "application/json"
@@ -596,60 +596,16 @@ def _denied(exc: props_mod.PermissionDenied):  # noqa: ANN202
     return _json({"error": {"zh": zh, "en": en, "status": 403}}, 403)
 
 
+@bp.errorhandler(props_mod.StateConflict)
+def _conflict(exc: props_mod.StateConflict):  # noqa: ANN202
+    zh, en = _bilingual(str(exc))
+    return _json({"error": {"zh": zh, "en": en, "status": 409}}, 409)
+
+
 @bp.errorhandler(RegistryError)
 def _registry_error(exc: RegistryError):  # noqa: ANN202
     zh, en = _bilingual(str(exc))
     return _json({"error": {"zh": zh, "en": en, "status": 400}}, 400)
-
-
-def _body(allowed: set[str]) -> dict[str, Any]:
-    """The JSON object body (an empty body is ``{}``); 400 for anything else or unknown members."""
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError("请求内容过大", "request body too large", status=413)
-    raw = request.get_data(cache=True)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError("请求内容过大", "request body too large", status=413)
-    if not raw.strip():
-        data: Any = {}
-    else:
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise ApiError("请求内容不是有效的 JSON", "request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ApiError("请求内容应为 JSON 对象", "request body must be a JSON object")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ApiError(f"未知字段：{', '.join(unknown)[:100]}", f"unknown field(s): {', '.join(unknown)[:100]}",
-                       field=unknown[0][:50])
-    return data
-
-
-def _text_field(data: dict[str, Any], name: str, max_len: int, *, required: bool = False) -> str:
-    value = data.get(name)
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ApiError(f"字段 {name} 应为字符串", f"field {name} must be a string", field=name)
-    value = value.strip()
-    if len(value) > max_len:
-        raise ApiError(f"字段 {name} 过长（最多 {max_len} 字）", f"field {name} too long (at most {max_len})",
-                       field=name)
-    if required and not value:
-        raise ApiError(f"缺少字段 {name}", f"missing field {name}", field=name)
-    return value
-
-
-def _number_field(data: dict[str, Any], name: str, lo: float, hi: float) -> float:
-    value = data.get(name)
-    if value is None:
-        raise ApiError(f"缺少字段 {name}", f"missing field {name}", field=name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ApiError(f"字段 {name} 应为数字", f"field {name} must be a number", field=name)
-    value = float(value)
-    if not math.isfinite(value) or not lo <= value <= hi:
-        raise ApiError(f"字段 {name} 超出范围 [{lo}, {hi}]", f"field {name} out of range [{lo}, {hi}]", field=name)
-    return value
 
 
 def _services_field(data: dict[str, Any]) -> str:
@@ -674,6 +630,13 @@ def _proposal_id(pid: int) -> dict[str, Any]:
     return prop
 
 
+def _proposal_in_scope(pid: int) -> dict[str, Any]:
+    prop = _proposal_id(pid)
+    if not in_scope(current_user(), prop["adcode"]):
+        raise ApiError("该选址建议不在您的辖区内", "this proposal is outside your area", status=403)
+    return prop
+
+
 @bp.route("/proposals", methods=["GET"])
 @require()
 def proposals_list():  # noqa: ANN201
@@ -685,6 +648,9 @@ def proposals_list():  # noqa: ANN201
         raise ApiError("状态应为 待审核、已采纳 或 已驳回", "status must be 待审核 (pending), 已采纳 (accepted) or "
                        "已驳回 (rejected)", field="status")
     frame = props_mod.listing(services().registry, current_user(), status=status)
+    prefix = scope_prefix(current_user()) or ""
+    if prefix:                       # a city planner reviews that city's proposals
+        frame = frame[frame["adcode"].astype(str).str.startswith(prefix)]
     return _json(frame.to_dict(orient="records"))
 
 
@@ -715,6 +681,8 @@ def proposals_submit():  # noqa: ANN201
             raise ApiError(f"区工会只能为本区（{user.get('adcode')}）提交选址，该位置位于 {located or '辖区外'}",
                            f"a district union may only propose sites in its own district ({user.get('adcode')}); "
                            f"this site is in {located or 'another area'}", status=403, field="lon")
+    elif not in_scope(user, district_of([wlon], [wlat])[0]):
+        raise ApiError("该位置不在您的辖区内", "this site is outside your area", status=403, field="lon")
     impact: dict[str, Any] = {}
     result = services().coverage(group=group)
     if result is not None:
@@ -732,8 +700,8 @@ def proposals_get(pid: int):  # noqa: ANN201
     args(set())
     user = current_user()
     prop = _proposal_id(pid)
-    if user["role"] == "district" and prop["adcode"] != user.get("adcode"):
-        raise ApiError("只能查看本区的选址建议", "a district union only sees its own district's proposals", status=403)
+    if not in_scope(user, prop["adcode"]):
+        raise ApiError("只能查看本辖区的选址建议", "you only see proposals in your own area", status=403)
     prop["history"] = props_mod.history(services().registry, pid).to_dict(orient="records")
     return _json(prop)
 
@@ -747,7 +715,7 @@ def proposals_review(pid: int):  # noqa: ANN201
     if not isinstance(accept, bool):
         raise ApiError("字段 accept 应为 true 或 false", "field accept must be true or false", field="accept")
     comment = _text_field(data, "comment", 2000)
-    _proposal_id(pid)
+    _proposal_in_scope(pid)
     return _json(props_mod.review(services().registry, current_user(), pid, accept=accept, comment=comment))
 
 
@@ -756,7 +724,7 @@ def proposals_review(pid: int):  # noqa: ANN201
 def proposals_build(pid: int):  # noqa: ANN201
     """Turn an accepted proposal into a station in state 筹建中 (201 with the station)."""
     _body(set())
-    _proposal_id(pid)
+    _proposal_in_scope(pid)
     station = props_mod.build(services().registry, current_user(), pid)
     if hasattr(services(), "invalidate"):
         services().invalidate()             # the station index and coverage see the new station at once
