@@ -199,7 +199,8 @@ CACHE = ResultCache()
 def distance_class(distance_m: np.ndarray, threshold_m: float) -> np.ndarray:
     """0..4: <= half the threshold, <= threshold, <= 2x, <= 4x, farther or unreachable."""
     d = np.asarray(distance_m, dtype=float)
-    ratio = np.where(np.isfinite(d), d / float(threshold_m), np.inf)
+    with np.errstate(over="ignore"):        # a tiny threshold: the ratio overflows to inf, class 4
+        ratio = np.where(np.isfinite(d), d / float(threshold_m), np.inf)
     return np.searchsorted(np.array([0.5, 1.0, 2.0, 4.0]), ratio, side="left").astype(np.int64)
 
 

@@ -225,9 +225,12 @@ def station_import():  # noqa: ANN201
     history), or 400 with every problem by row and column."""
     from ..stations import prepare_stations, read_table
 
-    unknown = sorted(set(request.form) - {"crs", "encoding", "skip_bad_rows", "dry_run", "csrf_token"})
-    if unknown or set(request.files) - {"file"}:
-        name = (unknown or sorted(set(request.files) - {"file"}))[0][:50]
+    # a multipart part without a readable name (name="\n", no name) comes back with the key None
+    form_keys = {k if isinstance(k, str) else "" for k in request.form}
+    file_keys = {k if isinstance(k, str) else "" for k in request.files}
+    unknown = sorted(form_keys - {"crs", "encoding", "skip_bad_rows", "dry_run", "csrf_token"})
+    if unknown or file_keys - {"file"}:
+        name = (unknown or sorted(file_keys - {"file"}))[0][:50]
         raise ApiError(f"未知字段：{name}", f"unknown field: {name}", field=name)
     upload = request.files.get("file")
     if upload is None or not upload.filename:

@@ -38,6 +38,14 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "nullable": True}
 
 
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional body member that may also be null: the API reads null as absent (empty)."""
+    out = _nullable(schema)
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
 NUMBER = {"type": "number"}
 INTEGER = {"type": "integer"}
 STRING = {"type": "string"}
@@ -120,19 +128,20 @@ def _post(summary: str, body: dict[str, Any] | None, responses: dict[str, Any], 
 
 
 def _station_input(required: list[str]) -> dict[str, Any]:
-    """A station in a JSON body (the registry's validation rules apply on top of these types)."""
-    text = {"type": "string", "maxLength": 500}
+    """A station in a JSON body (the registry's validation rules apply on top of these types; null
+    text members are read as empty)."""
+    text = _or_null({"type": "string", "maxLength": 500})
     lst = {"oneOf": [{"type": "array", "maxItems": 30, "items": {"type": "string", "maxLength": 50}}, text]}
     return {"type": "object", "additionalProperties": False, "required": required, "properties": {
-        "id": {"type": "string", "maxLength": 64, "description": "empty: generated from name and location"},
+        "id": _or_null({"type": "string", "maxLength": 64, "description": "empty: generated from name and location"}),
         "name": {"type": "string", "minLength": 1, "maxLength": 200}, "type": {"type": "string", "maxLength": 50},
         "groups": lst, "address": text, "adcode": text, "host": text, "services": lst, "hours": text,
         "capacity": _nullable({"type": "integer", "minimum": 0, "maximum": 1000000}), "phone": text,
         "status": text, "source": text,
         "lon": {"type": "number", "minimum": -180, "maximum": 180},
         "lat": {"type": "number", "minimum": -90, "maximum": 90},
-        "crs": {"type": "string", "enum": CRS, "default": "wgs84"},
-        "note": {"type": "string", "maxLength": 500, "description": "kept in the change history"}}}
+        "crs": _or_null({"type": "string", "enum": CRS, "default": "wgs84"}),
+        "note": _or_null({"type": "string", "maxLength": 500, "description": "kept in the change history"})}}
 
 
 def _write(method: str, summary: str, body: dict[str, Any] | None, responses: dict[str, Any], *, tag: str,
@@ -272,18 +281,18 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "lon": {"type": "number", "minimum": -180, "maximum": 180},
                 "lat": {"type": "number", "minimum": -90, "maximum": 90},
-                "crs": {"type": "string", "enum": CRS, "default": "wgs84"},
+                "crs": _or_null({"type": "string", "enum": CRS, "default": "wgs84"}),
                 "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
                 "type": {"type": "string", "enum": list(model.STATION_TYPES)},
-                "host": {"type": "string", "maxLength": 200},
+                "host": _or_null({"type": "string", "maxLength": 200}),
                 "services": {"oneOf": [{"type": "array", "maxItems": 30, "items": {"type": "string", "maxLength": 50}},
-                                       {"type": "string", "maxLength": 500}]},
-                "reason": {"type": "string", "maxLength": 2000},
-                "group": {"type": "string", "enum": ["", *model.GROUPS],
-                          "description": "worker group whose coverage the stored impact measures"}}},
+                                       _or_null({"type": "string", "maxLength": 500})]},
+                "reason": _or_null({"type": "string", "maxLength": 2000}),
+                "group": _or_null({"type": "string", "enum": ["", *model.GROUPS],
+                                   "description": "worker group whose coverage the stored impact measures"})}},
         "ReviewInput": {"type": "object", "additionalProperties": False, "required": ["accept"],
                         "properties": {"accept": {"type": "boolean"},
-                                       "comment": {"type": "string", "maxLength": 2000}}},
+                                       "comment": _or_null({"type": "string", "maxLength": 2000})}},
         "RegistryStation": {"type": "object", "required": list(model.COLUMNS), "properties": {
             "id": STRING, "name": STRING, "type": STRING, "groups": STRING, "address": STRING, "adcode": STRING,
             "host": STRING, "services": STRING, "hours": STRING, "capacity": _nullable(INTEGER), "phone": STRING,
@@ -325,14 +334,15 @@ def _schemas() -> dict[str, Any]:
                           "username": {"type": "string", "minLength": 1, "maxLength": 64},
                           "password": {"type": "string", "minLength": 8, "maxLength": 256},
                           "role": {"type": "string", "enum": ["admin", "planner", "district"]},
-                          "adcode": {"type": "string", "maxLength": 12, "description":
-                                     "district: its 6-digit adcode (required); planner: a province or city "
-                                     "adcode, or empty for everywhere"}}},
+                          "adcode": _or_null({"type": "string", "maxLength": 12, "description":
+                                              "district: its 6-digit adcode (required); planner: a province or "
+                                              "city adcode, or empty for everywhere"})}},
         "UserPatch": {"type": "object", "additionalProperties": False, "properties": {
-            "role": {"type": "string", "enum": ["admin", "planner", "district"]},
-            "adcode": {"type": "string", "maxLength": 12},
-            "password": {"type": "string", "minLength": 8, "maxLength": 256},
-            "active": {"type": "boolean", "description": "false logs the account out and refuses its logins"}}},
+            "role": _or_null({"type": "string", "enum": ["admin", "planner", "district"]}),
+            "adcode": _or_null({"type": "string", "maxLength": 12}),
+            "password": _or_null({"type": "string", "minLength": 8, "maxLength": 256}),
+            "active": _or_null({"type": "boolean",
+                                "description": "false logs the account out and refuses its logins"})}},
         "Empty": {"type": "object", "additionalProperties": False, "maxProperties": 0},
     }
 
@@ -452,10 +462,13 @@ def _paths() -> dict[str, Any]:
                                              tag="proposals", security=True)},
         "/api/proposals/{pid}/review": {"post": _post(
             "Accept or reject a pending proposal (planner, admin)", _ref("ReviewInput"),
-            {**_ok(_ref("Proposal")), **_errors(400, 401, 403, 404, 413)}, tag="proposals", params=[pid])},
+            {**_ok(_ref("Proposal")), **_errors(400, 401, 403, 404, 409, 413,
+                                                 e409="The proposal was reviewed already.")},
+            tag="proposals", params=[pid])},
         "/api/proposals/{pid}/build": {"post": _post(
             "Create the station (筹建中) of an accepted proposal (planner, admin)", None,
-            {**_ok(_ref("Station"), "Created", status="201"), **_errors(400, 401, 403, 404, 413)},
+            {**_ok(_ref("Station"), "Created", status="201"),
+             **_errors(400, 401, 403, 404, 409, 413, e409="The proposal is not accepted, or has its station already.")},
             tag="proposals", params=[pid],
             description="The body may be empty or an empty JSON object.")},
         "/api/stations/{station_id}": {
@@ -463,13 +476,14 @@ def _paths() -> dict[str, Any]:
                                                                      **_errors(400, 404)}, tag="registry"),
             "patch": _write("patch", "Change fields of a station (planner, admin; within their area)",
                             _ref("StationPatch"), {**_ok(_ref("RegistryStation")), **_errors(400, 401, 403, 404, 413)},
-                            tag="registry", params=[sid]),
+                            tag="registry", params=[sid], body_required=False,
+                            description="Fields not sent are kept; no body (or {}) changes nothing."),
             "put": _write("put", "Replace a station's fields (planner, admin)", _ref("StationInput"),
                           {**_ok(_ref("RegistryStation")), **_errors(400, 401, 403, 404, 413)}, tag="registry",
                           params=[sid]),
             "delete": _write("delete", "Delete a station (kept in the history; undo restores it)",
                              {"type": "object", "additionalProperties": False,
-                              "properties": {"note": {"type": "string", "maxLength": 500}}},
+                              "properties": {"note": _or_null({"type": "string", "maxLength": 500})}},
                              {**_ok(_ref("DeleteResult")), **_errors(400, 401, 403, 404, 413)}, tag="registry",
                              params=[sid], body_required=False),
         },
