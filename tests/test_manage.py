@@ -344,6 +344,12 @@ def test_admin_manages_accounts(app, reg) -> None:
     assert reg.check_user("yuexiu", "long-enough-1") is None and reg.check_user("yuexiu", "brand-new-pass")
     assert y.get("/api/me").get_json()["user"] is None
     assert "session_tag" not in json.dumps(a.get("/api/me").get_json())
+    # an admin changing their own password stays logged in here (other sessions end)
+    other = client_for(app, "admin1")
+    me_id = next(u["id"] for u in listed if u["username"] == "admin1")
+    assert a.patch(f"/api/users/{me_id}", json={"password": "admin-new-pass"}, headers=a.h).status_code == 200
+    assert a.get("/api/me").get_json()["user"]["username"] == "admin1"
+    assert other.get("/api/me").get_json()["user"] is None
     # role change: a planner becomes a city planner, then a district union needs a district
     p = a.patch(f"/api/users/{uid}", json={"role": "planner", "adcode": "440100"}, headers=a.h).get_json()
     assert (p["role"], p["adcode"]) == ("planner", "440100")

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, request, session
 
 from ..stations import ImportValidationError, RegistryError, UndoConflict
 from ..stations.storage import ROLES
@@ -503,6 +503,9 @@ def users_update(user_id: int):  # noqa: ANN201
         rec = services().registry.update_user(user_id, role=role, adcode=adcode, password=password, active=active)
     except RegistryError as exc:
         raise _from_registry(exc, 409 if "last active admin" in str(exc) else 400) from None
+    if password is not None and user_id == current_user()["id"]:
+        # a new password ends the account's other sessions (see auth.load_user), not this one
+        session["tag"] = services().registry.get_user(user_id)["session_tag"]
     users = services().registry.users().set_index("id")
     full = users.loc[user_id].to_dict()
     full["id"] = rec["id"]
