@@ -47,6 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=bool(config.get("SESSION_COOKIE_SECURE", False)))
     app.json.ensure_ascii = False
+    app.session_interface = auth.SessionInterface()
     app.extensions["yizhan"] = Services(app.config)
     app.before_request(auth.load_user)
     app.before_request(auth.check_csrf)

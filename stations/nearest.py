@@ -168,6 +168,9 @@ class StationIndex:
         self._type = self.stations["type"].astype(str).to_numpy()
         self._status = self.stations["status"].astype(str).to_numpy()
         self._records = _base_records(self.stations)
+        #: caches of data derived from this index by its users (e.g. the API's pre-encoded JSON per
+        #: station), dropped with the index when the registry changes
+        self.derived: dict[str, dict] = {}
 
     def __len__(self) -> int:
         return len(self.stations)
@@ -263,20 +266,31 @@ class StationIndex:
         ``lon``, ``lat`` (WGS-84), ``distance_m`` (great-circle) and the station's other fields;
         with ``open_at``, ``open`` (True: closed stations are filtered out).
         """
+        out = []
+        for i, d in zip(*self.nearest_positions(lon, lat, crs=crs, k=k, type=type, group=group, service=service,
+                                                open_at=open_at, status=status)):
+            rec = self.record(i)
+            rec["distance_m"] = round(d, 1)
+            if open_at is not None:
+                rec["open"] = True
+            out.append(rec)
+        return out
+
+    def nearest_positions(self, lon: float, lat: float, *, crs: str = "wgs84", k: int = 5, type: str | None = None,
+                          group: str | None = None, service: str | None = None, open_at: OpenAt | None = None,
+                          status: str | None = "在运营") -> tuple[list[int], list[float]]:
+        """:meth:`nearest` as positions (for :meth:`record`) and great-circle metres (not rounded)."""
         if crs_mod.normalize_crs(crs) == "wgs84":
             wlon, wlat = float(lon), float(lat)
         else:
             x, y = crs_mod.to_wgs84(lon, lat, crs)
             wlon, wlat = float(x), float(y)
         m = self.mask(type=type, group=group, service=service, open_at=open_at, status=status)
-        out = []
-        for i, d in zip(*self._query_one(wlon, wlat, k, m)):
-            rec = dict(self._records[i])
-            rec["distance_m"] = round(d, 1)
-            if open_at is not None:
-                rec["open"] = True
-            out.append(rec)
-        return out
+        return self._query_one(wlon, wlat, k, m)
+
+    def record(self, position: int) -> dict[str, object]:
+        """The JSON-ready record of the station at ``position`` (a fresh dict, without distance)."""
+        return dict(self._records[position])
 
     def _query_one(self, lon: float, lat: float, k: int, mask: np.ndarray) -> tuple[list[int], list[float]]:
         """:meth:`query` for one WGS-84 point as Python lists (positions, metres), only the

@@ -793,3 +793,33 @@ def test_openapi_covers_every_route_and_parameter(client, app) -> None:
     assert bodies["ReviewInput"]["additionalProperties"] is False
     bbox = next(p for p in params.values() if p["name"] == "bbox")["schema"]["pattern"]
     assert bbox == geo.BBOX_PATTERN
+
+
+def test_pre_encoded_nearest_answer_equals_the_general_path_byte_for_byte(app, svc) -> None:
+    """/api/nearest without a road network is assembled from per-station JSON fragments; it must be
+    the exact bytes of encoding the index's records (every filter, open_at, stations open, closed and
+    with unknown hours, at several clock times)."""
+    from yizhan.stations.nearest import OpenAt
+    from yizhan.web import api as api_mod
+
+    index = svc.station_index()
+    rng = np.random.default_rng(11)
+    whens = [None, OpenAt.parse("03:00"), OpenAt.parse("12:30")]
+    filters = [{}, {"type": "司机之家"}, {"group": "外卖配送员"}, {"service": "饮水"}]
+    compared, seen = 0, set()
+    with app.test_request_context("/api/nearest"):
+        for hour in (2, 9, 21):
+            now = datetime(2026, 11, 23, hour, 15, tzinfo=api_mod.ZoneInfo("Asia/Shanghai"))
+            for _ in range(25):
+                lon, lat = 113.1 + rng.random() * 0.5, 22.95 + rng.random() * 0.4
+                k = int(rng.integers(1, 12))
+                when = whens[int(rng.integers(len(whens)))]
+                f = filters[int(rng.integers(len(filters)))]
+                pos, dist = index.nearest_positions(lon, lat, k=k, open_at=when, **f)
+                fast = api_mod._encoded_nearest(index, pos, dist, now, when is not None)
+                records = index.nearest(lon, lat, k=k, open_at=when, **f)
+                general = api_mod._records_response(records, now).get_data(as_text=True)
+                assert fast == general
+                compared += len(records)
+                seen |= {r["open_now"] for r in records}
+    assert compared > 300 and seen == {True, False}           # the sample's stations all state their hours

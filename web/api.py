@@ -246,6 +246,32 @@ def _nav_links(records: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{"amap": found[key][0], "baidu": found[key][1]} for key in keys]
 
 
+def _encoded_nearest(index: Any, positions: list[int], distances: list[float], now: datetime,
+                     with_open: bool) -> str:
+    """The /api/nearest JSON (no road network) from pre-encoded station fragments: the same bytes
+    as :func:`_records_response`, but the fixed part of each station (its fields and navigation
+    links) is encoded once per index instead of on every request — the public endpoint's main
+    cost was encoding the same stations again and again."""
+    fragments = index.derived.setdefault("api.nearest", {})
+    speed = RIDE_SPEED_KMH / 3.6
+    open_member = ', "open": true' if with_open else ""
+    parts = []
+    for position, distance in zip(positions, distances, strict=True):
+        fragment = fragments.get(position)
+        if fragment is None:
+            rec = index.record(position)
+            head = json.dumps(rec, ensure_ascii=False, allow_nan=False)[:-1]
+            nav = json.dumps(_nav_links([rec])[0], ensure_ascii=False)
+            fragment = fragments[position] = (head, nav, rec.get("hours"))
+        head, nav, hours = fragment
+        d = round(distance, 1)
+        is_open = _open_now(hours, now)
+        open_now = "null" if is_open is None else "true" if is_open else "false"
+        parts.append(f'{head}, "distance_m": {d!r}{open_member}, "road_distance_m": null, '
+                     f'"riding_time_s": {round(d * DETOUR_FACTOR / speed, 1)!r}, "open_now": {open_now}, "nav": {nav}}}')
+    return "[" + ", ".join(parts) + "]"
+
+
 def _rank_by_road(records: list[dict[str, Any]], lon: float, lat: float, network: Any) -> list[dict[str, Any]]:
     """Road distance from the rider to each candidate (one Dijkstra from the rider's snapped node,
     bounded), candidates re-ranked by it; unreachable ones last, by great-circle distance."""
@@ -298,14 +324,27 @@ def nearest():  # noqa: ANN201
         raise ApiError("参数 service 过长", "parameter service too long (at most 50)", field="service")
     stype, group = _type(a.get("type", "")), _group(a.get("group", ""))
     network = services().network()
+    index = services().station_index()
+    now = _now(tz)
+    if network is None:
+        pos, dist = index.nearest_positions(lon, lat, crs=crs, k=k, type=stype, group=group, service=service,
+                                            open_at=when)
+        try:
+            return Response(_encoded_nearest(index, pos, dist, now, when is not None), mimetype=_JSON)
+        except (TypeError, ValueError):     # a value JSON cannot carry as is: the general path below
+            pass
     short_list = max(4 * k, 20) if network is not None else k
-    records = services().station_index().nearest(lon, lat, crs=crs, k=short_list, type=stype, group=group,
-                                                 service=service, open_at=when)
+    records = index.nearest(lon, lat, crs=crs, k=short_list, type=stype, group=group, service=service,
+                            open_at=when)
     if network is not None:
         wlon, wlat = to_wgs84(lon, lat, crs)
         records = _rank_by_road(records, float(wlon), float(wlat), network)[:k]
+    return _records_response(records, now)
+
+
+def _records_response(records: list[dict[str, Any]], now: datetime) -> Response:
+    """The /api/nearest answer from the index's records (road distances already set or not)."""
     speed = RIDE_SPEED_KMH / 3.6
-    now = _now(tz)
     for rec, nav in zip(records, _nav_links(records), strict=True):
         road = rec.get("road_distance_m")
         rec["road_distance_m"] = road

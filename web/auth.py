@@ -14,7 +14,8 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Request, abort, flash, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from .errors import ApiError
 from .ratelimit import limiter, login_limit
@@ -24,6 +25,26 @@ bp = Blueprint("auth", __name__)
 
 ROLE_NAMES = {"admin": "管理员", "planner": "规划人员", "district": "区工会"}
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, minus work the public API does not need: the signer is built
+    once per key instead of on every request, and a request without a session cookie (every
+    anonymous rider) gets an empty session without one.  Cookies, signing and expiry are Flask's."""
+
+    def __init__(self) -> None:
+        self._signer: tuple[object, object] | None = None      # (key material, serializer)
+
+    def get_signing_serializer(self, app: Flask):  # noqa: ANN201
+        material = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if self._signer is None or self._signer[0] != material:
+            self._signer = (material, super().get_signing_serializer(app))
+        return self._signer[1]
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def csrf_token() -> str:

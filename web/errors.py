@@ -45,11 +45,12 @@ def register(app: Flask) -> None:
 # -- request parsing helpers (shared by the API blueprints) -----------------------------------------
 def args(allowed: set[str]) -> dict[str, str]:
     """Query parameters, rejecting unknown ones with a 400."""
-    unknown = sorted(set(request.args) - allowed)
+    query = request.args          # one proxy lookup, not one per name (this runs on every API request)
+    unknown = sorted(set(query) - allowed)
     if unknown:
         raise ApiError(f"未知参数：{', '.join(unknown)}", f"unknown parameter(s): {', '.join(unknown)}",
                        field=unknown[0])
-    return {k: request.args.get(k, "") for k in allowed if k in request.args}
+    return {k: query.get(k, "") for k in allowed if k in query}
 
 
 def number(values: dict[str, str], name: str, lo: float, hi: float, *, default: float | None = None) -> float:
