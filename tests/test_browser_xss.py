@@ -23,6 +23,7 @@ import pytest
 from conftest import STATION_HEADER, STATION_ROWS, write_csv
 from test_browser import (
     HERE,
+    SHOTS,
     PASSWORD,
     TIMEOUT_MS,
     Recorder,
@@ -387,6 +388,8 @@ def test_registry_page_edits_shows_history_as_text_and_undoes(chromium, server) 
                            timeout=30_000)
     assert reg.get("XSS1") == before
     assert "已撤销" in page.locator("#history-table tbody tr").nth(1).inner_text()
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "registry-history.png"), full_page=True)
     # a new station with a hostile name through the form: shown as text in the list and the history
     page.click("#st-new")
     page.fill("#station-form [name=name]", "新站" + FLAG)
