@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_ENABLED": True,
     "RATE_LIMIT_NEAREST": "120 per minute",  # per client address, public nearest-station API
     "RATE_LIMIT_LOGIN": "10 per minute",     # per client address, login attempts
+    "RATE_LIMIT_ANALYSIS": "30 per minute",  # new coverage analyses per anonymous client (cached answers are free)
     "RATE_LIMIT_STORAGE": "memory://",       # per worker; redis://host:6379 to share between workers
     "RATE_LIMIT_STRATEGY": "fixed-window",   # or moving-window, sliding-window-counter (limits library)
     "TILES": "none",                 # none | osm | amap | tianditu

@@ -89,3 +89,26 @@ def test_rate_limits_answer_429(home: Path, tmp_path: Path) -> None:
 def test_405_names_allowed_methods(client) -> None:
     resp = client.post("/api/nearest?lon=1&lat=2")
     assert resp.status_code == 405 and "GET" in resp.headers["Allow"]
+
+
+def test_new_coverage_analyses_by_anonymous_clients_are_limited(home: Path, tmp_path: Path) -> None:
+    hotspots = tmp_path / "h.csv"
+    hotspots.write_text("lon,lat,weight\n113.3245,23.1375,5\n113.3650,23.1000,3\n113.4000,23.2000,2\n",
+                        encoding="utf-8")
+    app = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_ANALYSIS": "2 per minute",
+                      "HOTSPOTS_FILE": str(hotspots)})
+    reg = app.extensions["yizhan"].registry
+    import_stations_file(reg, write_csv(tmp_path / "s.csv", STATION_ROWS))
+    c = app.test_client()
+    summary = lambda t: c.get(f"/api/coverage/summary?threshold_m={t}").status_code  # noqa: E731
+    assert [summary(500), summary(500), summary(500), summary(600)] == [200, 200, 200, 200]   # cached: not counted
+    assert c.get("/api/coverage/cells?threshold_m=500").status_code == 200                 # same result, cached
+    resp = c.get("/api/coverage/summary?threshold_m=700")
+    assert resp.status_code == 429 and resp.get_json()["error"]["status"] == 429 and "Retry-After" in resp.headers
+    assert c.get("/api/coverage/hourly?threshold_m=500").status_code == 429
+    assert c.get("/api/nearest?lon=113.3&lat=23.1").status_code == 200                    # its own limit
+    reg.create_user("plan1", "secret-pass-1", "planner")
+    with c.session_transaction() as s:
+        s["csrf"] = "tok"
+    assert c.post("/login", data={"username": "plan1", "password": "secret-pass-1", "csrf_token": "tok"}).status_code == 302
+    assert summary(700) == 200 and summary(800) == 200                                      # logged-in users: no limit

@@ -31,7 +31,7 @@ from ..stations import proposals as props_mod
 from ..stations._errors import RegistryError
 from . import geo
 from .auth import csrf_token, current_user, in_scope, require, scope_prefix
-from .ratelimit import limiter, nearest_limit
+from .ratelimit import check_analysis, limiter, nearest_limit
 from .errors import ApiError, args, choice, integer, number
 from .errors import body as _body, number_field as _number_field, text_field as _text_field
 from .openapi import bp as openapi_bp  # noqa: F401  (registered by create_app beside this blueprint)
@@ -465,6 +465,7 @@ def coverage_hourly():  # noqa: ANN201
     key = (p["metric"], p["group"], p["res"], p["threshold_m"], version, id(demand))
     hit = cache.get(key)
     if hit is None or hit[0]() is not demand:
+        check_analysis()                 # 24 new analyses count as one against the client's limit
         try:
             table = coverage_by_hour(svc.registry.stations(), demand, metric=p["metric"], group=p["group"],
                                      threshold_m=p["threshold_m"], thresholds=current_app.config["THRESHOLDS_M"],

@@ -95,7 +95,8 @@ def _errors(*codes: int, **override: str) -> dict[str, Any]:
             401: "Login required.", 403: "Forbidden: missing/invalid CSRF token, role or district.",
             404: "Not found (no hotspot data for coverage routes).",
             409: "The network metric needs a road network (OSM_FILE).", 413: "Request body too large.",
-            415: "Unsupported file type."}
+            415: "Unsupported file type.",
+            429: "Too many requests from this client (rate limit; see Retry-After)."}
     text.update({int(k[1:]): v for k, v in override.items()})
     return {str(c): _error_response(text[c]) for c in codes}
 
@@ -389,7 +390,7 @@ def _paths() -> dict[str, Any]:
              P["type"], P["group"], _q("service", {"type": "string", "maxLength": 50}, "A service the station offers."),
              _q("open_at", {"type": "string", "pattern": OPEN_AT_PATTERN, "maxLength": 40},
                 "Only stations open at HH:MM today (in TIMEZONE) or at an ISO date-time YYYY-MM-DDTHH:MM[:SS].")],
-            {**_ok({"type": "array", "items": _ref("NearestStation")}), **_errors(400)}, tag="stations",
+            {**_ok({"type": "array", "items": _ref("NearestStation")}), **_errors(400, 429)}, tag="stations",
             description="Great-circle order, or with a road network the short list re-ranked by road distance. "
                         "riding_time_s assumes 15 km/h; without a network great-circle x 1.3.")},
         "/api/health": {"get": _get("Liveness", [], _ok(_ref("Health")), tag="misc")},
@@ -404,25 +405,25 @@ def _paths() -> dict[str, Any]:
         "/api/coverage/cells": {"get": _get(
             "Demand hexagons with distance classes (level of detail by zoom)",
             [*cov, P["bbox"], P["zoom"], P["out_crs"]],
-            {**_ok(_ref("CellsCollection"), mimetype=geojson), **_errors(400, 404, 409)}, tag="coverage",
+            {**_ok(_ref("CellsCollection"), mimetype=geojson), **_errors(400, 404, 409, 429)}, tag="coverage",
             description="zoom >= 13: analysis resolution; 11-12: parents at res-1; <= 10: res-2; at most 20 000 "
                         "features (coarsened further, see lod.coarsened).")},
         "/api/coverage/blank-spots": {"get": _get(
             "Ranked blank spots (GeoJSON points)", [*cov, P["bbox"], limit(500), P["zoom"], P["out_crs"]],
-            {**_ok(fc, mimetype=geojson), **_errors(400, 404, 409)}, tag="coverage")},
+            {**_ok(fc, mimetype=geojson), **_errors(400, 404, 409, 429)}, tag="coverage")},
         "/api/coverage/blind-zones": {"get": _get(
             "Blind-zone outlines (GeoJSON polygons)",
             [*cov, P["bbox"], _q("min_cells", {"type": "integer", "minimum": 0, "maximum": 1000000000, "default": 0},
                                  "Only zones with at least this many cells."),
              _q("min_demand", {"type": "number", "minimum": 0, "maximum": 1e15, "default": 0},
                 "Only zones with at least this demand."), limit(2000), P["zoom"], P["out_crs"]],
-            {**_ok(fc, mimetype=geojson), **_errors(400, 404, 409)}, tag="coverage")},
+            {**_ok(fc, mimetype=geojson), **_errors(400, 404, 409, 429)}, tag="coverage")},
         "/api/coverage/summary": {"get": _get("Per-district coverage summary", cov,
-                                              {**_ok(_ref("Summary")), **_errors(400, 404, 409)}, tag="coverage")},
+                                              {**_ok(_ref("Summary")), **_errors(400, 404, 409, 429)}, tag="coverage")},
         "/api/coverage/hourly": {"get": _get(
             "Coverage for each hour of the day", [P["metric"], P["group"], P["res"], P["threshold_m"]],
             {**_ok({"type": "array", "minItems": 24, "maxItems": 24, "items": _ref("HourlyRow")}),
-             **_errors(400, 404, 409)}, tag="coverage")},
+             **_errors(400, 404, 409, 429)}, tag="coverage")},
         "/api/coverage/download": {"get": _get(
             "Download a coverage table",
             [*cov, _q("what", {"type": "string", "enum": ["summary", "cells", "blank-spots", "blind-zones"],
@@ -434,10 +435,10 @@ def _paths() -> dict[str, Any]:
                 "text/csv": {"schema": {"type": "string", "format": "binary"}},
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
                     {"schema": {"type": "string", "format": "binary"}},
-                geojson: {"schema": fc}}}, **_errors(400, 404, 409)}, tag="coverage")},
+                geojson: {"schema": fc}}}, **_errors(400, 404, 409, 429)}, tag="coverage")},
         "/api/impact": {"get": _get(
             "Impact of adding a station at a point", [P["lon"], P["lat"], P["crs"], *cov],
-            {**_ok(_ref("Impact")), **_errors(400, 404, 409)}, tag="siting")},
+            {**_ok(_ref("Impact")), **_errors(400, 404, 409, 429)}, tag="siting")},
         "/api/siting": {"get": _get(
             "Propose new sites (MCLP / LSCP) among the uncovered cell centres",
             [_q("k", {"type": "integer", "minimum": 1, "maximum": 200, "default": 10}, "Number of sites (mclp)."),
@@ -447,7 +448,7 @@ def _paths() -> dict[str, Any]:
              _q("solver", {"type": "string", "enum": ["greedy", "exact"], "default": "greedy"}, "Solver."),
              _q("time_limit_s", {"type": "number", "minimum": 1, "maximum": 20, "default": 20},
                 "Time limit of the exact solver (seconds)."), *cov],
-            {**_ok(_ref("Plan")), **_errors(400, 404, 409)}, tag="siting")},
+            {**_ok(_ref("Plan")), **_errors(400, 404, 409, 429)}, tag="siting")},
         "/api/proposals": {
             "get": _get("Proposals visible to the user",
                         [_q("status", {"type": "string", "enum": statuses}, "Only this status.")],

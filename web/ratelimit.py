@@ -1,6 +1,7 @@
 """Rate limits on the public endpoints (nearest-station API) and on login.
 
-Limits come from the configuration (``RATE_LIMIT_NEAREST``, ``RATE_LIMIT_LOGIN``, e.g.
+Limits come from the configuration (``RATE_LIMIT_NEAREST``, ``RATE_LIMIT_LOGIN``,
+``RATE_LIMIT_ANALYSIS`` for new coverage analyses started by anonymous clients, e.g.
 ``"120 per minute"``, several separated by ``;``); ``RATE_LIMIT_STORAGE`` is ``memory://`` by
 default (per worker process) or a shared store such as ``redis://host:6379`` when several workers
 must share one count; ``RATE_LIMIT_ENABLED = False`` switches them off.  A refused request gets 429
@@ -130,13 +131,14 @@ class Limiter:
         return wrap
 
 
-def _check(strategy: RateLimiter, value: str) -> None:
-    """Count this request against every limit in ``value``; 429 at the first one exceeded.  The
-    rate-limit headers of the tightest limit go on the answer (:func:`_add_headers`)."""
+def _check(strategy: RateLimiter, value: str, scope: str | None = None) -> None:
+    """Count this request against every limit in ``value`` (per client and route, or per client and
+    ``scope``); 429 at the first one exceeded.  The rate-limit headers of the tightest limit go on
+    the answer (:func:`_add_headers`)."""
     items = sorted(_parse(value), key=lambda i: i.get_expiry())
     if not items:
         return
-    ident = (request.remote_addr or "127.0.0.1", request.endpoint or request.path)
+    ident = (request.remote_addr or "127.0.0.1", scope or request.endpoint or request.path)
     shown, ok = items[0], True
     for item in items:
         if not strategy.hit(item, *ident):
@@ -176,3 +178,13 @@ def nearest_limit() -> str:
 def login_limit() -> str:
     """The limit string for login attempts."""
     return str(current_app.config.get("RATE_LIMIT_LOGIN") or "10 per minute")
+
+
+def check_analysis() -> None:
+    """Count one new coverage analysis for an anonymous client against ``RATE_LIMIT_ANALYSIS``
+    (default ``30 per minute``; answers from the cache are not counted, logged-in users are not
+    limited): the public maps may not be used to keep the server computing.  429 beyond."""
+    strategy = current_app.extensions.get(_EXTENSION)
+    if strategy is None or g.get("user") is not None:
+        return
+    _check(strategy, str(current_app.config.get("RATE_LIMIT_ANALYSIS") or "30 per minute"), scope="analysis")

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
+from flask import current_app, has_request_context
 
 from ..stations.storage import Registry
 
@@ -133,6 +133,10 @@ class Services:
 
             raise ApiError("未配置道路网络（OSM_FILE）", "no road network configured (OSM_FILE)", status=409,
                            field="metric")
+        if has_request_context():
+            from .ratelimit import check_analysis
+
+            check_analysis()             # a new analysis: counted against the anonymous client's limit
         result = analyze(self.registry.stations(), demand, metric=metric, group=group, hour=hour,
                          threshold_m=threshold_m, thresholds=self.config["THRESHOLDS_M"], network=network)
         with self._lock:
