@@ -9,9 +9,9 @@ import io
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import STATION_HEADER, STATION_ROWS, write_csv
-
 from yizhan.app import create_app
 from yizhan.stations import crs as crs_mod
 from yizhan.stations import import_stations_file
@@ -59,7 +59,7 @@ def err(resp, status: int) -> dict:
 def snapshot(reg) -> tuple:
     """Everything an undo must restore: the station rows (all columns)."""
     frame = reg.stations()
-    return tuple(sorted(json.dumps({k: (None if v is None or v != v else v) for k, v in r.items()},
+    return tuple(sorted(json.dumps({k: (None if v is None or pd.isna(v) else v) for k, v in r.items()},
                                    ensure_ascii=False, default=str, sort_keys=True)
                         for r in frame.to_dict("records")))
 

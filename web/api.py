@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import math
 import re
 from datetime import datetime
 from typing import Any
@@ -24,17 +23,19 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from flask import Blueprint, Response, current_app, request, send_file
+from flask import Blueprint, Response, current_app, send_file
 
 from ..stations import model
 from ..stations import proposals as props_mod
 from ..stations._errors import RegistryError
 from . import geo
 from .auth import csrf_token, current_user, in_scope, require, scope_prefix
-from .ratelimit import check_analysis, limiter, nearest_limit
 from .errors import ApiError, args, choice, integer, number
-from .errors import body as _body, number_field as _number_field, text_field as _text_field
+from .errors import body as _body
+from .errors import number_field as _number_field
+from .errors import text_field as _text_field
 from .openapi import bp as openapi_bp  # noqa: F401  (registered by create_app beside this blueprint)
+from .ratelimit import check_analysis, limiter, nearest_limit
 from .services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api")
