@@ -37,9 +37,9 @@ class Context:
         return self._registry
 
     def validation_options(self) -> dict[str, float]:
-        return {"duplicate_radius_m": float(self.config["DUPLICATE_RADIUS_M"]),
-                "district_tolerance_m": float(self.config["DISTRICT_TOLERANCE_M"]),
-                "mainland_buffer_m": float(self.config["MAINLAND_BUFFER_M"])}
+        from .config import validation_options
+
+        return validation_options(self.config)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -236,7 +236,8 @@ def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: 
     """覆盖分析：距最近站点的距离、空白点、盲区、分区汇总 / coverage analysis of hotspots by the registry's stations."""
     from tqdm import tqdm
 
-    from .coverage import aggregate, analyze as run_analysis, coverage_by_hour, read_hotspots
+    from .coverage import aggregate, coverage_by_hour, read_hotspots
+    from .coverage import analyze as run_analysis
     from .coverage.outputs import write_outputs
     from .stations import ImportValidationError
 
@@ -366,7 +367,8 @@ def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candid
          time_limit: float, metric: str, mode: str | None, res: int, group: str | None, threshold_m: float | None,
          out_file: str | None, as_json: bool) -> None:
     """新站点选址（最大覆盖 / 集合覆盖）/ propose new station sites (maximal or set covering)."""
-    from .coverage import aggregate, analyze as run_analysis, read_hotspots
+    from .coverage import aggregate, read_hotspots
+    from .coverage import analyze as run_analysis
     from .coverage.plan import plan_sites
     from .stations import ImportValidationError
 

@@ -84,3 +84,10 @@ def load_config(home: str | Path | None = None, **overrides: Any) -> dict[str, A
     if not config.get("DATABASE_URL"):
         config["DATABASE_URL"] = f"sqlite:///{home_path / 'yizhan.sqlite'}"
     return config
+
+
+def validation_options(config: dict[str, Any]) -> dict[str, float]:
+    """The station validation settings of ``config`` as keyword arguments of the import."""
+    return {"duplicate_radius_m": float(config["DUPLICATE_RADIUS_M"]),
+            "district_tolerance_m": float(config["DISTRICT_TOLERANCE_M"]),
+            "mainland_buffer_m": float(config["MAINLAND_BUFFER_M"])}

@@ -22,9 +22,11 @@ from sqlalchemy import select
 
 from . import model
 from ._errors import RegistryError
-from .storage import ProposalHistoryRow, ProposalRow, Registry
+from .storage import ProposalHistoryRow, ProposalRow, Registry, in_scope, scope_prefix
 
 STATUSES = ("待审核", "已采纳", "已驳回")
+_COLUMNS = ["id", "adcode", "name", "type", "host", "services", "reason", "lon", "lat", "status", "submitted_by",
+            "submitted_at", "reviewed_by", "reviewed_at", "review_comment", "impact", "station_id"]
 REVIEWERS = ("planner", "admin")
 
 
@@ -80,6 +82,8 @@ def submit(registry: Registry, user: dict[str, Any], *, lon: float, lat: float, 
             raise PermissionDenied(
                 f"区工会只能为本区（{user.get('adcode')}）提交选址，该位置位于 {located or '辖区外'} / a district union "
                 f"may only propose sites in its own district ({user.get('adcode')}); this site is in {located or 'another area'}")
+    elif not in_scope(user, located):
+        raise PermissionDenied("该位置不在您的辖区内 / this site is outside your area")
     with registry.Session.begin() as s:
         row = ProposalRow(adcode=located, name=name, type=stype, host=model.normalize_host(host),
                           services=model.normalize_services(services), reason=str(reason), lon=float(lon),
@@ -92,17 +96,20 @@ def submit(registry: Registry, user: dict[str, Any], *, lon: float, lat: float, 
 
 
 def listing(registry: Registry, user: dict[str, Any] | None = None, *, status: str | None = None) -> pd.DataFrame:
-    """Proposals visible to ``user`` (a district union sees its district's; reviewers see all)."""
+    """Proposals visible to ``user``: those in its area (a district union its district's, a city
+    planner its city's, admins and province planners all); every proposal without a user."""
     stmt = select(ProposalRow).order_by(ProposalRow.id.desc())
-    if user and user.get("role") == "district":
-        stmt = stmt.where(ProposalRow.adcode == user.get("adcode"))
+    if user:
+        prefix = scope_prefix(user)
+        if prefix is None:
+            return pd.DataFrame(columns=_COLUMNS)
+        if prefix:
+            stmt = stmt.where(ProposalRow.adcode.startswith(prefix, autoescape=True))
     if status:
         stmt = stmt.where(ProposalRow.status == status)
     with registry.Session() as s:
         rows = [_as_dict(r) for r in s.scalars(stmt)]
-    columns = ["id", "adcode", "name", "type", "host", "services", "reason", "lon", "lat", "status", "submitted_by",
-               "submitted_at", "reviewed_by", "reviewed_at", "review_comment", "impact", "station_id"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=_COLUMNS)
 
 
 def get(registry: Registry, proposal_id: int) -> dict[str, Any] | None:
@@ -120,6 +127,8 @@ def review(registry: Registry, user: dict[str, Any], proposal_id: int, *, accept
         row = s.get(ProposalRow, int(proposal_id))
         if row is None:
             raise RegistryError(f"选址建议不存在 / no such proposal: {proposal_id}")
+        if not in_scope(user, row.adcode):
+            raise PermissionDenied("该选址建议不在您的辖区内 / this proposal is outside your area")
         if row.status != "待审核":
             raise StateConflict(f"该建议已审核（{row.status}）/ already reviewed")
         row.status = "已采纳" if accept else "已驳回"
@@ -136,6 +145,8 @@ def build(registry: Registry, user: dict[str, Any], proposal_id: int) -> dict[st
     prop = get(registry, proposal_id)
     if prop is None:
         raise RegistryError(f"选址建议不存在 / no such proposal: {proposal_id}")
+    if not in_scope(user, prop["adcode"]):
+        raise PermissionDenied("该选址建议不在您的辖区内 / this proposal is outside your area")
     if prop["status"] != "已采纳" or prop["station_id"]:
         raise StateConflict("只有已采纳且尚未建站的建议可以转为站点 / only accepted proposals without a station")
     station_id = f"P{int(proposal_id):06d}"

@@ -12,14 +12,27 @@ import hashlib
 import json
 import logging
 import uuid
-from pathlib import Path
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (DateTime, Float, Integer, String, Text, create_engine, delete, event,
-                        func, insert, or_, select, update)
+from sqlalchemy import (
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -31,6 +44,27 @@ log = logging.getLogger(__name__)
 
 ROLES: tuple[str, ...] = ("admin", "planner", "district")
 ROLE_NAMES: dict[str, str] = {"admin": "管理员", "planner": "规划人员", "district": "区工会"}
+
+
+def scope_prefix(user: dict[str, Any] | None) -> str | None:
+    """The adcode prefix a user may change: "" for admins and province-wide planners, "4401" for a
+    planner of city 440100, "440106" for that district's union; None for anonymous visitors."""
+    if not user:
+        return None
+    if user["role"] == "admin":
+        return ""
+    code = str(user.get("adcode") or "")
+    if user["role"] == "district":
+        return code or None
+    while code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
+def in_scope(user: dict[str, Any] | None, adcode: object) -> bool:
+    """True when ``user`` may change things located in ``adcode``."""
+    prefix = scope_prefix(user)
+    return prefix is not None and str(adcode or "").startswith(prefix)
 
 
 class Base(DeclarativeBase):

@@ -29,11 +29,14 @@ from ..stations import model
 from ..stations import proposals as props_mod
 from ..stations._errors import RegistryError
 from . import geo
-from .auth import csrf_token, current_user, in_scope, require, scope_prefix
+from .auth import csrf_token, current_user, in_scope, require
 from .errors import ApiError, args, choice, integer, number
+from .errors import bilingual as _bilingual
 from .errors import body as _body
+from .errors import crs_param as _crs
 from .errors import number_field as _number_field
 from .errors import text_field as _text_field
+from .geo import json_response as _json
 from .openapi import bp as openapi_bp  # noqa: F401  (registered by create_app beside this blueprint)
 from .ratelimit import check_analysis, limiter, nearest_limit
 from .services import services
@@ -45,7 +48,6 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 RIDE_SPEED_KMH = 15.0
 DETOUR_FACTOR = 1.3
 METRICS = ("great-circle", "grid", "network")
-CRS_NAMES = ("wgs84", "gcj02", "bd09")
 COVERAGE_PARAMS = {"metric", "group", "hour", "res", "threshold_m"}
 MAX_THRESHOLD_M = 1_000_000.0
 MAX_LIMIT = 100_000
@@ -60,12 +62,6 @@ _ADCODE = re.compile(r"[0-9]{1,6}")
 
 
 # -- small helpers ----------------------------------------------------------------------------------
-def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON answer (NaN/inf -> null, numpy -> Python)."""
-    text = json.dumps(geo.clean(obj), ensure_ascii=False, allow_nan=False)
-    return Response(text, status=status, mimetype=_JSON, headers=headers)
-
-
 def _geojson(text: str) -> Response:
     return Response(text, mimetype=geo.GEOJSON_MIMETYPE)
 
@@ -74,35 +70,27 @@ def _optional_number(values: dict[str, str], name: str, lo: float, hi: float) ->
     return number(values, name, lo, hi) if str(values.get(name, "")).strip() else None
 
 
-def _group(value: str) -> str | None:
-    value = value.strip()
+def _known(value: str, find: Any, field: str, zh: str, en: str) -> str | None:
+    """``find(value)`` for a non-empty value (None for an empty one); 400 when it finds nothing."""
+    value = value.strip()[:50]
     if not value:
         return None
-    found = model.find_group(value[:50])
+    found = find(value)
     if found is None:
-        raise ApiError(f"未知的劳动者群体：{value[:50]}", f"unknown worker group: {value[:50]}", field="group")
+        raise ApiError(f"未知的{zh}：{value}", f"unknown {en}: {value}", field=field)
     return found
+
+
+def _group(value: str) -> str | None:
+    return _known(value, model.find_group, "group", "劳动者群体", "worker group")
 
 
 def _type(value: str) -> str | None:
-    value = value.strip()
-    if not value:
-        return None
-    found = model.normalize_type(value[:50])
-    if found is None:
-        raise ApiError(f"未知的站点类型：{value[:50]}", f"unknown station type: {value[:50]}", field="type")
-    return found
+    return _known(value, model.normalize_type, "type", "站点类型", "station type")
 
 
 def _out_crs(a: dict[str, str]) -> str:
     return choice(a, "out_crs", geo.OUT_CRS, "wgs84")
-
-
-def _crs(a: dict[str, str], name: str = "crs") -> str:
-    raw = a.get(name, "").strip().lower() or "wgs84"
-    if raw not in CRS_NAMES:
-        raise ApiError("坐标系应为 wgs84、gcj02 或 bd09", f"{name} must be wgs84, gcj02 or bd09", field=name)
-    return raw
 
 
 def _zoom(a: dict[str, str]) -> float | None:
@@ -620,15 +608,6 @@ def siting():  # noqa: ANN201
 
 
 # -- proposals ---------------------------------------------------------------------------------------
-_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
-
-
-def _bilingual(message: str) -> tuple[str, str]:
-    """Split a registry message ``中文 / English`` at the first slash followed by no Chinese."""
-    for m in re.finditer(r"\s*/\s*", message):
-        if not _CJK.search(message[m.end():]):
-            return message[:m.start()].strip(), message[m.end():].strip()
-    return message, message
 
 
 @bp.errorhandler(props_mod.PermissionDenied)
@@ -671,13 +650,6 @@ def _proposal_id(pid: int) -> dict[str, Any]:
     return prop
 
 
-def _proposal_in_scope(pid: int) -> dict[str, Any]:
-    prop = _proposal_id(pid)
-    if not in_scope(current_user(), prop["adcode"]):
-        raise ApiError("该选址建议不在您的辖区内", "this proposal is outside your area", status=403)
-    return prop
-
-
 @bp.route("/proposals", methods=["GET"])
 @require()
 def proposals_list():  # noqa: ANN201
@@ -689,9 +661,6 @@ def proposals_list():  # noqa: ANN201
         raise ApiError("状态应为 待审核、已采纳 或 已驳回", "status must be 待审核 (pending), 已采纳 (accepted) or "
                        "已驳回 (rejected)", field="status")
     frame = props_mod.listing(services().registry, current_user(), status=status)
-    prefix = scope_prefix(current_user()) or ""
-    if prefix:                       # a city planner reviews that city's proposals
-        frame = frame[frame["adcode"].astype(str).str.startswith(prefix)]
     return _json(frame.to_dict(orient="records"))
 
 
@@ -756,7 +725,7 @@ def proposals_review(pid: int):  # noqa: ANN201
     if not isinstance(accept, bool):
         raise ApiError("字段 accept 应为 true 或 false", "field accept must be true or false", field="accept")
     comment = _text_field(data, "comment", 2000)
-    _proposal_in_scope(pid)
+    _proposal_id(pid)
     return _json(props_mod.review(services().registry, current_user(), pid, accept=accept, comment=comment))
 
 
@@ -765,7 +734,7 @@ def proposals_review(pid: int):  # noqa: ANN201
 def proposals_build(pid: int):  # noqa: ANN201
     """Turn an accepted proposal into a station in state 筹建中 (201 with the station)."""
     _body(set())
-    _proposal_in_scope(pid)
+    _proposal_id(pid)
     station = props_mod.build(services().registry, current_user(), pid)
     if hasattr(services(), "invalidate"):
         services().invalidate()             # the station index and coverage see the new station at once

@@ -14,9 +14,22 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Request, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Request,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
+from ..stations.storage import in_scope, scope_prefix  # noqa: F401  (re-exported for the views)
 from .errors import ApiError
 from .ratelimit import limiter, login_limit
 from .services import services
@@ -79,27 +92,6 @@ def load_user() -> None:
 def current_user() -> dict[str, Any] | None:
     """The logged-in account (dict with id, username, role, adcode) or None."""
     return g.get("user")
-
-
-def scope_prefix(user: dict[str, Any] | None) -> str | None:
-    """The adcode prefix a user may change: "" for admins and province-wide planners, "4401" for a
-    planner of city 440100, "440106" for that district's union; None for anonymous visitors."""
-    if not user:
-        return None
-    if user["role"] == "admin":
-        return ""
-    code = str(user.get("adcode") or "")
-    if user["role"] == "district":
-        return code or None
-    while code.endswith("00"):
-        code = code[:-2]
-    return code
-
-
-def in_scope(user: dict[str, Any] | None, adcode: object) -> bool:
-    """True when ``user`` may change things located in ``adcode``."""
-    prefix = scope_prefix(user)
-    return prefix is not None and str(adcode or "").startswith(prefix)
 
 
 def require(*roles: str) -> Callable:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+from ..stations import crs as crs_mod
 
 _HTTP_ZH = {400: "请求有误", 401: "需要登录", 403: "没有权限", 404: "找不到", 405: "不允许的请求方法",
             409: "冲突", 413: "上传内容过大", 415: "不支持的内容类型", 429: "请求过于频繁", 500: "服务器内部错误"}
@@ -143,3 +146,22 @@ def number_field(data: dict[str, Any], name: str, lo: float, hi: float) -> float
     if not math.isfinite(value) or not lo <= value <= hi:
         raise ApiError(f"字段 {name} 超出范围 [{lo}, {hi}]", f"field {name} out of range [{lo}, {hi}]", field=name)
     return value
+
+
+_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def crs_param(values: dict[str, str], name: str = "crs") -> str:
+    """A coordinate-system name (wgs84 when absent): wgs84, gcj02 or bd09."""
+    raw = values.get(name, "").strip().lower() or "wgs84"
+    if raw not in crs_mod.CRS_NAMES:
+        raise ApiError("坐标系应为 wgs84、gcj02 或 bd09", f"{name} must be wgs84, gcj02 or bd09", field=name)
+    return raw
+
+
+def bilingual(message: str) -> tuple[str, str]:
+    """Split a registry message ``中文 / English`` at the first slash followed by no Chinese."""
+    for m in re.finditer(r"\s*/\s*", message):
+        if not _CJK.search(message[m.end():]):
+            return message[:m.start()].strip(), message[m.end():].strip()
+    return message, message

@@ -415,3 +415,11 @@ def clean(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None):  # noqa: ANN201
+    """A JSON answer of the API (NaN/inf -> null, numpy -> Python, Chinese as is)."""
+    from flask import Response
+
+    text = json.dumps(clean(obj), ensure_ascii=False, allow_nan=False)
+    return Response(text, status=status, mimetype="application/json", headers=headers)

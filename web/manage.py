@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from flask import Blueprint, Response, current_app, request, session
+from flask import Blueprint, current_app, request, session
 
+from ..config import validation_options
 from ..stations import ImportValidationError, RegistryError, UndoConflict
 from ..stations.storage import ROLES
-from . import geo
 from .auth import current_user, in_scope, require, scope_prefix
-from .errors import ApiError, args, body, integer, text_field
+from .errors import ApiError, args, bilingual, body, crs_param, integer, text_field
+from .geo import json_response as _json
 from .services import services
 
 bp = Blueprint("manage", __name__, url_prefix="/api")
@@ -42,11 +43,6 @@ UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".geojson", ".json"
 MAX_PROBLEMS = 1000
 _ID = re.compile(r"[^\s/\\]{1,64}")
 _BATCH = re.compile(r"[0-9a-f]{32}")
-
-
-def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    text = json.dumps(geo.clean(obj), ensure_ascii=False, allow_nan=False, default=str)
-    return Response(text, status=status, mimetype="application/json", headers=headers)
 
 
 def _validation_error(exc: ImportValidationError, *, status: int = 400) -> ApiError:
@@ -81,13 +77,6 @@ def _station_or_404(station_id: str) -> dict[str, Any]:
     return row
 
 
-def _options() -> dict[str, float]:
-    c = current_app.config
-    return {"duplicate_radius_m": float(c["DUPLICATE_RADIUS_M"]),
-            "district_tolerance_m": float(c["DISTRICT_TOLERANCE_M"]),
-            "mainland_buffer_m": float(c["MAINLAND_BUFFER_M"])}
-
-
 def _station_values(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     """Type-check the station members of a JSON body (validation proper happens on import)."""
     out: dict[str, Any] = {}
@@ -118,20 +107,13 @@ def _station_values(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     return out
 
 
-def _crs(data: dict[str, Any]) -> str:
-    crs = text_field(data, "crs", 10).lower() or "wgs84"
-    if crs not in ("wgs84", "gcj02", "bd09"):
-        raise ApiError("坐标系应为 wgs84、gcj02 或 bd09", "crs must be wgs84, gcj02 or bd09", field="crs")
-    return crs
-
-
 def _validated(values: dict[str, Any], *, crs: str) -> dict[str, Any]:
     """One station validated like an import row (400 with every problem otherwise)."""
     from ..stations.validate import prepare_record
 
     existing = services().registry.stations()
     try:
-        return prepare_record(values, crs=crs, existing=existing, **_options())
+        return prepare_record(values, crs=crs, existing=existing, **validation_options(current_app.config))
     except ImportValidationError as exc:
         raise _validation_error(exc) from None
 
@@ -150,7 +132,7 @@ def station_create():  # noqa: ANN201
     """Register one station (201); same validation as an import; ``crs`` of lon/lat."""
     data = body(set(STATION_FIELDS) | {"crs", "note"})
     values = _station_values(data, partial=False)
-    crs = _crs(data)
+    crs = crs_param({"crs": text_field(data, "crs", 10)})
     note = text_field(data, "note", 500)
     if values.get("id") and services().registry.get(str(values["id"])) is not None:
         raise ApiError(f"站点编号已存在：{values['id']}", f"station id exists: {values['id']}", status=409, field="id")
@@ -174,7 +156,7 @@ def station_update(station_id: str):  # noqa: ANN201
     values = _station_values(data, partial=request.method == "PATCH")
     if "id" in values and values["id"] != station_id:
         raise ApiError("不能修改站点编号", "the station id cannot be changed", field="id")
-    crs = _crs(data)
+    crs = crs_param({"crs": text_field(data, "crs", 10)})
     if ("lon" in values) != ("lat" in values):
         raise ApiError("经度和纬度需同时提供", "send lon and lat together", field="lat" if "lon" in values else "lon")
     note = text_field(data, "note", 500)
@@ -240,7 +222,7 @@ def station_import():  # noqa: ANN201
         raise ApiError(f"不支持的文件类型 {suffix[:10] or '（无扩展名）'}：请上传 CSV、XLSX 或 GeoJSON",
                        f"unsupported file type {suffix[:10] or '(none)'}: upload CSV, XLSX or GeoJSON", field="file",
                        status=415)
-    crs = _crs({"crs": request.form.get("crs", "")})
+    crs = crs_param({"crs": request.form.get("crs", "")})
     encoding = request.form.get("encoding", "").strip().lower() or "auto"
     if encoding not in ("auto", "utf-8", "utf-8-sig", "gbk", "gb18030", "utf-16"):
         raise ApiError("编码应为 auto、utf-8、gbk、gb18030 或 utf-16", "encoding must be auto, utf-8, gbk, gb18030 "
@@ -256,10 +238,11 @@ def station_import():  # noqa: ANN201
     with tempfile.TemporaryDirectory(prefix="yizhan-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         upload.save(path)
+        current = registry.stations()
         try:
             raw_table = read_table(path, encoding=encoding)
-            prepared = prepare_stations(raw_table, crs=crs, existing=registry.stations(),
-                                        skip_bad_rows=flags["skip_bad_rows"], **_options())
+            prepared = prepare_stations(raw_table, crs=crs, existing=current,
+                                        skip_bad_rows=flags["skip_bad_rows"], **validation_options(current_app.config))
         except ImportValidationError as exc:
             raise _validation_error(exc) from None
     frame = prepared.frame
@@ -268,11 +251,11 @@ def station_import():  # noqa: ANN201
         raise ApiError(f"有 {len(outside)} 个站点不在您的辖区内（如 {frame['id'].iloc[outside[0]]}），未写入任何内容",
                        f"{len(outside)} station(s) are outside your area (e.g. {frame['id'].iloc[outside[0]]}); "
                        "nothing was written", status=403)
-    existing_ids = set(registry.stations()["id"].astype(str))
+    existing_ids = set(current["id"].astype(str))
     replaced = frame[frame["id"].astype(str).isin(existing_ids)]
     if len(replaced):
-        current = registry.stations().set_index("id").loc[replaced["id"], "adcode"]
-        bad = [sid for sid, code in current.items() if not in_scope(current_user(), code)]
+        codes = current.set_index("id").loc[replaced["id"], "adcode"]
+        bad = [sid for sid, code in codes.items() if not in_scope(current_user(), code)]
         if bad:
             raise ApiError(f"文件会修改辖区外的站点（如 {bad[0]}），未写入任何内容",
                            f"the file would change stations outside your area (e.g. {bad[0]}); nothing was written",
@@ -338,8 +321,7 @@ def history():  # noqa: ANN201
 
 def _from_registry(exc: Exception, status: int, field: str | None = None) -> ApiError:
     """An ApiError from a registry error whose message reads "中文 / English"."""
-    zh, _, en = str(exc).partition(" / ")
-    return ApiError(zh, en or zh, status=status, field=field)
+    return ApiError(*bilingual(str(exc)), status=status, field=field)
 
 
 def _check_entry_scope(station_id: str, *states: Any) -> None:

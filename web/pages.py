@@ -252,8 +252,7 @@ def proposals():
 
     user = current_user()
     reg = services().registry
-    prefix = scope_prefix(user) or ""
-    rows = [r for r in props.listing(reg, user).to_dict("records") if str(r["adcode"]).startswith(prefix)]
+    rows = props.listing(reg, user).to_dict("records")
     reviewer = user["role"] in props.REVIEWERS
     bounds, city = _station_view(reg.stations())
     adcode = (user.get("adcode") or "") if user["role"] == "district" else ""
