@@ -235,23 +235,41 @@ def _nav_links(records: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{"amap": found[key][0], "baidu": found[key][1]} for key in keys]
 
 
+def _station_fragments(index: Any) -> list[tuple[str, str, Any] | None]:
+    """Per station of ``index``: its JSON object without the closing brace, its navigation links as
+    JSON and its hours text (None for a station JSON cannot carry as is).  Built for the whole
+    index at once, the links with one vectorised coordinate conversion, and kept with the index."""
+    fragments = index.derived.get("api.nearest")
+    if fragments is None:
+        records = [index.record(i) for i in range(len(index))]
+        navs = nav_urls(np.array([r["lon"] for r in records], dtype=float),
+                        np.array([r["lat"] for r in records], dtype=float), [r["name"] for r in records])
+        fragments = []
+        for rec, nav in zip(records, navs, strict=True):
+            try:
+                fragments.append((json.dumps(rec, ensure_ascii=False, allow_nan=False)[:-1],
+                                  json.dumps(nav, ensure_ascii=False), rec.get("hours")))
+            except (TypeError, ValueError):
+                fragments.append(None)
+        index.derived["api.nearest"] = fragments      # two threads may both build it: same result
+    return fragments
+
+
 def _encoded_nearest(index: Any, positions: list[int], distances: list[float], now: datetime,
                      with_open: bool) -> str:
     """The /api/nearest JSON (no road network) from pre-encoded station fragments: the same bytes
     as :func:`_records_response`, but the fixed part of each station (its fields and navigation
     links) is encoded once per index instead of on every request — the public endpoint's main
-    cost was encoding the same stations again and again."""
-    fragments = index.derived.setdefault("api.nearest", {})
+    cost was encoding the same stations again and again.  ValueError when a station has no
+    fragment (the caller then takes the general path)."""
+    fragments = _station_fragments(index)
     speed = RIDE_SPEED_KMH / 3.6
     open_member = ', "open": true' if with_open else ""
     parts = []
     for position, distance in zip(positions, distances, strict=True):
-        fragment = fragments.get(position)
+        fragment = fragments[position]
         if fragment is None:
-            rec = index.record(position)
-            head = json.dumps(rec, ensure_ascii=False, allow_nan=False)[:-1]
-            nav = json.dumps(_nav_links([rec])[0], ensure_ascii=False)
-            fragment = fragments[position] = (head, nav, rec.get("hours"))
+            raise ValueError(f"station at position {position} cannot be pre-encoded")
         head, nav, hours = fragment
         d = round(distance, 1)
         is_open = _open_now(hours, now)
