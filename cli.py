@@ -145,7 +145,7 @@ def nearest(c: Context, lon: float, lat: float, crs: str, k: int, type_: str | N
 @pass_ctx
 def demo(c: Context, force: bool) -> None:
     """载入内置广州样例（合成数据）/ load the embedded Guangzhou sample (synthetic) into the home."""
-    from .geodata.sample import load_sample
+    from .samples import load_sample
 
     info = load_sample(c.registry, c.home, force=force)
     click.echo(_sample_message(info))
@@ -173,7 +173,7 @@ def _sample_message(info: dict[str, Any]) -> str:
 def serve(c: Context, host: str, port: int, production: bool, workers: int | None, threads: int, debug: bool) -> None:
     """启动网页服务（空数据目录自动载入广州样例）/ serve the web app (loads the sample on an empty home)."""
     from .app import create_app
-    from .geodata.sample import load_sample
+    from .samples import load_sample
 
     if c.registry.count() == 0:
         click.echo(_sample_message(load_sample(c.registry, c.home)))
@@ -381,11 +381,11 @@ def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candid
         points = read_hotspots(hotspots_file, crs=hotspot_crs, tz=c.config["TIMEZONE"])
         candidates = None
         if candidates_file:
-            from .geodata.candidates import read_candidates
+            from .coverage.candidates import read_candidates
 
             candidates = read_candidates(candidates_file, crs=candidate_crs)
         elif osm_file:
-            from .geodata.candidates import candidates_from_osm
+            from .coverage.candidates import candidates_from_osm
 
             kinds = ("加油站", "物流园区") if group == "货车司机" else None
             candidates = candidates_from_osm(osm_file, kinds=kinds)

@@ -123,7 +123,8 @@ print(json.dumps({"total_s": time.perf_counter() - t0, "steps": steps, "cells": 
 
 def bench_nearest(n_points: int, n_stations: int, skip_baseline: bool) -> None:
     from yizhan.stations import model
-    from yizhan.stations.nearest import StationIndex, haversine_m
+    from yizhan.geodata.sphere import haversine_m
+    from yizhan.stations.nearest import StationIndex
 
     rng = np.random.default_rng(1)
     lon, lat = rng.uniform(109.7, 117.2, n_points), rng.uniform(20.3, 25.5, n_points)

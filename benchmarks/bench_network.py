@@ -33,7 +33,7 @@ import numpy as np
 
 from yizhan.coverage.network import multi_source_dijkstra, nearest_on_network
 from yizhan.geodata.roads import network_from_edges
-from yizhan.stations.nearest import haversine_m
+from yizhan.geodata.sphere import haversine_m
 
 
 def road_like_graph(n_nodes: int, rng: np.random.Generator):

@@ -20,8 +20,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from yizhan.stations import crs, model
-from yizhan.stations.nearest import StationIndex, haversine_m
+from yizhan.geodata import crs
+from yizhan.stations import model
+from yizhan.geodata.sphere import haversine_m
+from yizhan.stations.nearest import StationIndex
 
 
 def _stations(n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -39,7 +41,7 @@ def _stations(n: int, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def _scalar_gcj_to_wgs(lon: float, lat: float) -> tuple[float, float]:
-    """Per-row baseline: the same math as yizhan.stations.crs, one point at a time."""
+    """Per-row baseline: the same math as yizhan.geodata.crs, one point at a time."""
     a, ee = 6378245.0, 0.00669342162296594323
 
     def delta(x: float, y: float) -> tuple[float, float]:

@@ -92,7 +92,7 @@ def dense_distance_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2:
     """Dense great-circle metres (rows x columns), the same formula as yizhan's (chord -> arc)."""
     from scipy.spatial.distance import cdist
 
-    from yizhan.stations.validate import chord_to_m, unit_vectors
+    from yizhan.geodata.sphere import chord_to_m, unit_vectors
 
     return chord_to_m(cdist(unit_vectors(lon1, lat1), unit_vectors(lon2, lat2)))
 

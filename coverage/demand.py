@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..stations import crs as crs_mod
+from ..geodata import crs as crs_mod
 from ..stations import model
 from ..stations._errors import ImportValidationError, Problem
 from ..stations.ingest import decode_bytes, map_columns

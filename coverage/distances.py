@@ -46,7 +46,7 @@ def great_circle(cell_lon: np.ndarray, cell_lat: np.ndarray, station_lon: np.nda
     from scipy.spatial import cKDTree
 
     from ..stations.nearest import nearest_bulk
-    from ..stations.validate import chord_to_m, unit_vectors
+    from ..geodata.sphere import chord_to_m, unit_vectors
 
     n = len(cell_lon)
     if len(station_lon) == 0 or n == 0:

@@ -32,7 +32,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from ..geodata.roads import RoadNetwork
-from ..stations.validate import chord_to_m, unit_vectors
+from ..geodata.sphere import chord_to_m, unit_vectors
 
 __all__ = [
     "NetworkResult",

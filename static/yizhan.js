@@ -100,7 +100,7 @@
   };
 
   // -- coordinates ------------------------------------------------------------------------------------
-  // WGS-84 -> GCJ-02, the published forward formula (same as yizhan.stations.crs), for drawing
+  // WGS-84 -> GCJ-02, the published forward formula (same as yizhan.geodata.crs), for drawing
   // WGS-84 answers on Amap tiles.
   var A = 6378245.0, EE = 0.00669342162296594323;
   function inChina(lon, lat) { return lon >= 72.004 && lon <= 137.8347 && lat >= 0.8293 && lat <= 55.8271; }

@@ -27,10 +27,10 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
-from . import crs as crs_mod
+from ..geodata import crs as crs_mod
 from . import model
 from .hours import open_mask, parse_time_of_day
-from .validate import EARTH_RADIUS_M, chord_to_m, unit_vectors
+from ..geodata.sphere import chord_to_m, unit_vectors
 
 _CACHE_SIZE = 256
 _BULK_MIN_POINTS = 20_000
@@ -56,13 +56,6 @@ class OpenAt:
         minute = parse_time_of_day(text)
         now = today or datetime.now(ZoneInfo(tz))
         return cls(now.weekday(), minute)
-
-
-def haversine_m(lon1: ArrayLike, lat1: ArrayLike, lon2: ArrayLike, lat2: ArrayLike) -> np.ndarray:
-    """Great-circle distance in metres (haversine, mean Earth radius), broadcasting."""
-    lo1, la1, lo2, la2 = (np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2))
-    h = np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin((lo2 - lo1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
 def nearest_bulk(tree: cKDTree, station_vec: np.ndarray, lon: np.ndarray, lat: np.ndarray, *,

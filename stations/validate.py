@@ -19,13 +19,13 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from . import crs as crs_mod
+from ..geodata import crs as crs_mod
+from ..geodata.sphere import chord_to_m, m_to_chord, unit_vectors
 from . import model
 from ._errors import ImportValidationError, Problem
 from .hours import HoursError, OpeningHours
 from .ingest import RawTable
 
-EARTH_RADIUS_M = 6_371_008.8
 _TEXT_LIMITS = {"name": 200, "address": 500, "host": 100, "services": 500, "phone": 100,
                 "source": 500, "id": 64, "hours": 300, "groups": 200}
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -41,24 +41,6 @@ class PreparedStations:
     skipped_rows: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     n_input: int = 0
-
-
-def unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """(N, 3) unit vectors on the sphere for WGS-84 lon/lat in degrees."""
-    lo = np.radians(np.asarray(lon, dtype=float))
-    la = np.radians(np.asarray(lat, dtype=float))
-    cl = np.cos(la)
-    return np.column_stack([cl * np.cos(lo), cl * np.sin(lo), np.sin(la)])
-
-
-def chord_to_m(chord: np.ndarray) -> np.ndarray:
-    """Great-circle metres for chord lengths between unit vectors."""
-    return 2.0 * EARTH_RADIUS_M * np.arcsin(np.clip(np.asarray(chord, dtype=float) / 2.0, 0.0, 1.0))
-
-
-def m_to_chord(distance_m: float) -> float:
-    """Chord length between unit vectors for a great-circle distance in metres."""
-    return float(2.0 * np.sin(min(distance_m / EARTH_RADIUS_M, np.pi) / 2.0))
 
 
 def _station_id(name: str, lon: float, lat: float) -> str:

@@ -19,8 +19,8 @@ from conftest import STATION_ROWS, write_csv
 
 from yizhan.app import create_app
 from yizhan.coverage import hexgrid
-from yizhan.geodata.sample import load_sample
-from yizhan.stations import crs as crs_mod
+from yizhan.samples import load_sample
+from yizhan.geodata import crs as crs_mod
 from yizhan.stations import import_stations_file
 from yizhan.web import geo
 

@@ -40,7 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     """The app on a temporary home with the sample, served on 127.0.0.1:<free port>."""
     from werkzeug.serving import make_server
     from yizhan.app import create_app
-    from yizhan.geodata.sample import load_sample
+    from yizhan.samples import load_sample
 
     home = tmp_path_factory.mktemp("browser-home")
     with pytest.MonkeyPatch.context() as mp:
@@ -182,7 +182,7 @@ def test_planner_map_on_a_phone(browser, server) -> None:
 
 # -- (b) rider page ----------------------------------------------------------------------------------------
 def test_rider_page_lists_the_nearest_station_with_amap_link(browser, server) -> None:
-    from yizhan.stations.crs import wgs84_to_gcj02
+    from yizhan.geodata.crs import wgs84_to_gcj02
     from yizhan.stations.nearest import StationIndex
 
     expected = StationIndex(server["registry"].stations()).nearest(*HERE, k=1, group="外卖配送员")[0]
@@ -233,7 +233,7 @@ def test_rider_page_without_geolocation_uses_a_tap_on_the_map(browser, server) -
     page.wait_for_selector("#results li.station-card", timeout=TIMEOUT_MS)
     assert page.locator("#results li.station-card").count() >= 1
     # typed Amap coordinates
-    glon, glat = (float(v) for v in __import__("yizhan.stations.crs", fromlist=["x"]).wgs84_to_gcj02(*HERE))
+    glon, glat = (float(v) for v in __import__("yizhan.geodata.crs", fromlist=["x"]).wgs84_to_gcj02(*HERE))
     page.fill("#coords", f"{glon:.6f}, {glat:.6f}")
     page.check('input[name="crs"][value="gcj02"]', force=True)
     page.click("#coord-form button[type=submit]")

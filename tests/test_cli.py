@@ -54,7 +54,7 @@ def test_nearest_filters_and_crs(run, tmp_path: Path) -> None:
     assert [r["id"] for r in out] == ["T1", "T2"]  # love station (serves all) and couriers' home, not T3
     out = json.loads(run("nearest", "113.3240", "23.1370", "--open-at", "23:00", "--json").output)
     assert "T1" not in [r["id"] for r in out]  # T1 closes at 20:00
-    from yizhan.stations.crs import wgs84_to_bd09
+    from yizhan.geodata.crs import wgs84_to_bd09
 
     blon, blat = wgs84_to_bd09(113.3245, 23.1375)
     out = json.loads(run("nearest", f"{float(blon):.8f}", f"{float(blat):.8f}", "--crs", "bd09", "--json").output)

@@ -15,8 +15,8 @@ from conftest import shared_data
 from yizhan.coverage import aggregate, analyze, coverage_by_hour, read_hotspots
 from yizhan.coverage import distances, gaps, hexgrid
 from yizhan.stations import ImportValidationError, model
-from yizhan.stations.crs import from_wgs84
-from yizhan.stations.nearest import haversine_m
+from yizhan.geodata.crs import from_wgs84
+from yizhan.geodata.sphere import haversine_m
 
 
 def _stations(rows: list[tuple]) -> pd.DataFrame:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yizhan.stations import crs
-from yizhan.stations.nearest import haversine_m
+from yizhan.geodata import crs
+from yizhan.geodata.sphere import haversine_m
 
 # Published reference points.
 # (a) eviltransform's test table (googollee/eviltransform, python/test.py): WGS-84 -> GCJ-02.

@@ -11,8 +11,8 @@ import pytest
 from conftest import STATION_HEADER, STATION_ROWS, write_csv
 
 from yizhan.stations import ImportValidationError, import_stations_file, load_stations_file
-from yizhan.stations import crs as crs_mod
-from yizhan.stations.nearest import haversine_m
+from yizhan.geodata import crs as crs_mod
+from yizhan.geodata.sphere import haversine_m
 
 
 def _codes(exc: ImportValidationError) -> set[str]:

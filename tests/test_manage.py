@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import STATION_HEADER, STATION_ROWS, write_csv
 from yizhan.app import create_app
-from yizhan.stations import crs as crs_mod
+from yizhan.geodata import crs as crs_mod
 from yizhan.stations import import_stations_file
 
 PASSWORD = "secret-pass-1"

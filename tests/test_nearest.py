@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from yizhan.stations import model
-from yizhan.stations.nearest import OpenAt, StationIndex, haversine_m, nearest_bulk
+from yizhan.geodata.sphere import haversine_m
+from yizhan.stations.nearest import OpenAt, StationIndex, nearest_bulk
 
 
 def _random_stations(n: int, seed: int = 3) -> pd.DataFrame:
@@ -91,7 +92,7 @@ def test_night_filter_excludes_day_stations() -> None:
 
 
 def test_input_crs_is_converted() -> None:
-    from yizhan.stations.crs import wgs84_to_gcj02
+    from yizhan.geodata.crs import wgs84_to_gcj02
 
     frame = _random_stations(1000)
     index = StationIndex(frame)
@@ -129,7 +130,7 @@ def test_unknown_filter_values_raise() -> None:
 def test_bulk_equals_kdtree_query(n_stations: int, spread: float, n_points: int) -> None:
     from scipy.spatial import cKDTree
 
-    from yizhan.stations.validate import unit_vectors
+    from yizhan.geodata.sphere import unit_vectors
 
     rng = np.random.default_rng(n_stations)
     slon, slat = rng.uniform(113, 113 + spread, n_stations), rng.uniform(23, 23 + spread * 0.7, n_stations)

@@ -21,7 +21,7 @@ from yizhan.coverage.network import (
 )
 from yizhan.geodata import roads
 from yizhan.geodata.roads import MODES, load_network, network_from_edges, way_allowed
-from yizhan.stations.nearest import haversine_m
+from yizhan.geodata.sphere import haversine_m
 
 TINY = INPUT / "tiny_roads.osm"
 OSMNX_R = 6_371_009.0          # osmnx's Earth radius for edge lengths

@@ -25,7 +25,7 @@ from yizhan.coverage.siting import (
     credit_sites,
 )
 from yizhan.stations._errors import ImportValidationError
-from yizhan.stations.nearest import haversine_m
+from yizhan.geodata.sphere import haversine_m
 
 LON0, LAT0 = 113.3245, 23.1375
 
@@ -329,7 +329,7 @@ EXPECTED_OSM = [
 
 
 def _check_expected(frame: pd.DataFrame, expected: list[tuple]) -> None:
-    from yizhan.geodata.candidates import CANDIDATE_COLUMNS
+    from yizhan.coverage.candidates import CANDIDATE_COLUMNS
 
     assert frame.columns.tolist() == list(CANDIDATE_COLUMNS)
     assert len(frame) == len(expected)
@@ -339,7 +339,7 @@ def _check_expected(frame: pd.DataFrame, expected: list[tuple]) -> None:
 
 
 def test_candidates_from_hand_made_osm_xml() -> None:
-    from yizhan.geodata.candidates import candidates_from_osm
+    from yizhan.coverage.candidates import candidates_from_osm
 
     _check_expected(candidates_from_osm(INPUT / "candidates.osm"), EXPECTED_OSM)
     only = candidates_from_osm(INPUT / "candidates.osm", kinds=["物流园区", "银行"])   # alias 银行 -> 银行网点
@@ -353,7 +353,7 @@ def test_candidates_from_hand_made_osm_xml() -> None:
 def test_candidates_from_pbf_equal_xml(tmp_path: Path) -> None:
     import osmium
 
-    from yizhan.geodata.candidates import candidates_from_osm
+    from yizhan.coverage.candidates import candidates_from_osm
 
     pbf = tmp_path / "candidates.osm.pbf"
     writer = osmium.SimpleWriter(str(pbf))
@@ -369,7 +369,7 @@ def test_candidates_from_pbf_equal_xml(tmp_path: Path) -> None:
 
 
 def test_classify_host_rules() -> None:
-    from yizhan.geodata.candidates import classify_host
+    from yizhan.coverage.candidates import classify_host
 
     assert classify_host({"office": "government", "name": "五山街道华工社区居委会"}) == ("党群服务中心", "office=government")
     assert classify_host({"office": "government", "name": "广州市税务局"}) is None
@@ -384,7 +384,7 @@ def test_classify_host_rules() -> None:
 
 
 def test_candidates_from_real_helsinki_pois() -> None:
-    from yizhan.geodata.candidates import candidates_from_osm
+    from yizhan.coverage.candidates import candidates_from_osm
 
     frame = candidates_from_osm(shared_data("osm/helsinki.osm.pbf"))
     banks = frame[frame["host"] == "银行网点"]
@@ -397,7 +397,7 @@ def test_candidates_from_real_helsinki_pois() -> None:
 
 
 def test_read_candidates_csv_gbk_and_bad_rows(tmp_path: Path) -> None:
-    from yizhan.geodata.candidates import read_candidates
+    from yizhan.coverage.candidates import read_candidates
 
     text = "名称,依托单位,经度,纬度\n天河城,超市,113.3245,23.1375\n工行支行,银行,113.33,23.14\n无名点,,113.34,23.15\n"
     utf8 = tmp_path / "candidates.csv"

@@ -199,7 +199,7 @@ def _hours_bitmap(hours: str) -> np.ndarray | None:
 
 def nav_urls(lon: np.ndarray, lat: np.ndarray, names: list[str]) -> list[dict[str, str]]:
     """Amap (GCJ-02) and Baidu (BD-09) riding-navigation links to WGS-84 points."""
-    from ..stations.crs import from_wgs84
+    from ..geodata.crs import from_wgs84
 
     glon, glat = from_wgs84(lon, lat, "gcj02")
     blon, blat = from_wgs84(lon, lat, "bd09")
@@ -310,7 +310,7 @@ def _rank_by_road(records: list[dict[str, Any]], lon: float, lat: float, network
 def nearest():  # noqa: ANN201
     """k nearest stations to a point: the ``yizhan nearest --json`` list plus road distance, riding
     time, open_now and navigation links."""
-    from ..stations.crs import to_wgs84
+    from ..geodata.crs import to_wgs84
     from ..stations.nearest import OpenAt
 
     a = args({"lon", "lat", "crs", "k", "type", "group", "service", "open_at"})
@@ -562,7 +562,7 @@ def _site_impact(result: Any, lon: float, lat: float, network: Any) -> Any:
 
     from ..coverage import hexgrid
     from ..coverage.impact import site_impact
-    from ..stations.nearest import haversine_m
+    from ..geodata.sphere import haversine_m
 
     p = result.params
     if p["metric"] != "great-circle" and len(result.cells):
@@ -576,7 +576,7 @@ def _site_impact(result: Any, lon: float, lat: float, network: Any) -> Any:
 @bp.route("/impact")
 def impact():  # noqa: ANN201
     """What adding a station at (lon, lat) changes in the coverage result of the parameters."""
-    from ..stations.crs import to_wgs84
+    from ..geodata.crs import to_wgs84
 
     a = args(COVERAGE_PARAMS | {"lon", "lat", "crs"})
     lon = number(a, "lon", -180, 180)
@@ -687,7 +687,7 @@ def proposals_list():  # noqa: ANN201
 def proposals_submit():  # noqa: ANN201
     """Submit a proposed site; its coverage impact is computed and stored with it (201)."""
     from ..geodata.boundaries import district_of
-    from ..stations.crs import to_wgs84
+    from ..geodata.crs import to_wgs84
 
     user = current_user()
     data = _body({"lon", "lat", "crs", "name", "type", "host", "services", "reason", "group"})

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..stations import crs as crs_mod
+from ..geodata import crs as crs_mod
 
 _HTTP_ZH = {400: "请求有误", 401: "需要登录", 403: "没有权限", 404: "找不到", 405: "不允许的请求方法",
             409: "冲突", 413: "上传内容过大", 415: "不支持的内容类型", 429: "请求过于频繁", 500: "服务器内部错误"}

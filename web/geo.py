@@ -1,7 +1,7 @@
 """GeoJSON for the JSON API: output coordinate systems, bounding boxes, the hexagon levels of detail.
 
 Everything here is vectorised: geometries are converted with ``shapely.transform`` and the
-coordinate functions of :mod:`yizhan.stations.crs`, serialised with ``shapely.to_geojson`` and
+coordinate functions of :mod:`yizhan.geodata.crs`, serialised with ``shapely.to_geojson`` and
 joined with their properties by Arrow string kernels (as :func:`yizhan.coverage.outputs.write_points_geojson`
 does), so a FeatureCollection of 40 000 hexagons is one string concatenation, not 40 000 dicts.
 
@@ -29,7 +29,7 @@ import shapely
 
 from ..coverage import hexgrid
 from ..coverage.outputs import _json_column
-from ..stations.crs import from_wgs84
+from ..geodata.crs import from_wgs84
 from .errors import ApiError
 
 OUT_CRS: tuple[str, ...] = ("wgs84", "gcj02", "bd09")

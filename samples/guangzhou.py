@@ -1,4 +1,4 @@
-"""The embedded Guangzhou sample: a deterministic generator of SYNTHETIC stations and hotspots.
+"""The Guangzhou sample (the default): a deterministic generator of SYNTHETIC stations and hotspots.
 
 Nothing here is real data.  Stations and demand are placed inside the real district boundaries
 of Guangzhou (广州市, 11 districts), denser in the old centre (越秀、天河、海珠、荔湾) and around real
@@ -20,7 +20,7 @@ import pandas as pd
 
 SEED = 2021  # 粤工总〔2021〕29号, the Guangdong plan this product serves
 SAMPLE_DATE = "2026-11-02"  # a Monday
-SOURCE = "合成样例数据 / synthetic sample (yizhan.geodata.sample)"
+SOURCE = "合成样例数据 / synthetic sample (yizhan.samples.guangzhou)"
 
 # Places in Guangzhou, WGS-84 (approximate): name, lon, lat, weight of demand, spread in km, kind.
 # kind: c = commercial (restaurants, offices), r = residential, h = transport hub, l = logistics.
@@ -100,7 +100,7 @@ GROUP_MIX: list[tuple[str, float, str, np.ndarray]] = [
 
 
 def _inside_guangzhou(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    from .boundaries import district_of
+    from ..geodata.boundaries import district_of
 
     codes = district_of(lon, lat)
     return np.array([str(c).startswith("4401") for c in codes], dtype=bool), codes
@@ -132,7 +132,7 @@ def _scatter(rng: np.random.Generator, n: int, places: list[tuple], weights: np.
 
 
 def _uniform_in_guangzhou(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    from .boundaries import guangzhou_districts
+    from ..geodata.boundaries import guangzhou_districts
 
     minx, miny, maxx, maxy = guangzhou_districts().total_bounds
     lons, lats, need = [], [], n
@@ -152,7 +152,7 @@ def generate_stations(n: int = 320, *, seed: int = SEED) -> pd.DataFrame:
     Columns: 编号, 名称, 类型, 服务对象, 地址, 行政区划代码, 依托单位, 服务内容, 开放时间, 座位数, 联系电话,
     状态, 数据来源, 经度, 纬度 (WGS-84).
     """
-    from .boundaries import district_of, name_of
+    from ..geodata.boundaries import district_of, name_of
 
     rng = np.random.default_rng(seed)
     shares = np.array([t[1] for t in TYPE_MIX])
@@ -240,25 +240,3 @@ def generate_hotspots(n: int = 60_000, *, seed: int = SEED) -> pd.DataFrame:
     frame["lon"] = frame["lon"].round(6)
     frame["lat"] = frame["lat"].round(6)
     return frame[["lon", "lat", "weight", "time", "group"]]
-
-
-def load_sample(registry, home: str | Path, *, force: bool = False) -> dict[str, Any]:
-    """Write the sample files into ``<home>/sample/`` and import the stations into ``registry``.
-
-    Does nothing when the registry already has stations (unless ``force``).  The stations go
-    through the same import path as a user's file.
-    """
-    from ..stations import import_stations_file
-
-    if registry.count() and not force:
-        return {"loaded": False, "stations": registry.count()}
-    folder = Path(home) / "sample"
-    folder.mkdir(parents=True, exist_ok=True)
-    stations_file = folder / "stations.csv"
-    generate_stations().to_csv(stations_file, index=False, encoding="utf-8-sig")
-    hotspots = generate_hotspots()
-    hotspots_file = folder / "hotspots.csv"
-    hotspots.to_csv(hotspots_file, index=False)
-    result = import_stations_file(registry, stations_file, user="sample")
-    return {"loaded": True, "stations": result["created"] + result["updated"] + result["unchanged"],
-            "hotspots": len(hotspots), "stations_file": str(stations_file), "hotspots_file": str(hotspots_file)}

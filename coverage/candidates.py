@@ -206,7 +206,7 @@ def read_candidates(path: str | Path, *, crs: str = "wgs84", encoding: str = "au
     row number as a spreadsheet shows it).  Every bad row is reported at once in an
     :class:`~yizhan.stations._errors.ImportValidationError` (row, column, Chinese and English).
     """
-    from ..stations import crs as crs_mod
+    from ..geodata import crs as crs_mod
     from ..stations._errors import ImportValidationError, Problem
     from ..stations.ingest import read_table
     from ..stations.model import normalize_host
