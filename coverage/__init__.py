@@ -7,9 +7,11 @@ over frames and arrays: no files except in :mod:`.outputs` and :mod:`.demand` re
 from __future__ import annotations
 
 from .analysis import CoverageResult, analyze, coverage_by_hour, select_stations, threshold_for
+from .corridors import CorridorResult, analyze_corridors, write_corridor_outputs
 from .demand import DemandGrid, aggregate, read_hotspots
 from .impact import Impact, site_impact
 from .plan import Plan, plan_sites
 
-__all__ = ["CoverageResult", "DemandGrid", "Impact", "Plan", "aggregate", "analyze", "coverage_by_hour",
-           "plan_sites", "read_hotspots", "select_stations", "site_impact", "threshold_for"]
+__all__ = ["CorridorResult", "CoverageResult", "DemandGrid", "Impact", "Plan", "aggregate", "analyze", "analyze_corridors", "coverage_by_hour",
+           "plan_sites", "read_hotspots", "select_stations", "site_impact", "threshold_for",
+           "write_corridor_outputs"]

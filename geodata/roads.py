@@ -3,22 +3,36 @@
 The only module of yizhan that imports osmnx and pyosmium (``osmium``), both lazily inside the
 functions that need them.  Nothing is downloaded: the network is built from a file on disk.
 
-Pipeline (the same for ``.osm`` XML and ``.osm.pbf``):
+Build pipeline (:func:`network_from_file`, used by :func:`load_network`; the same for ``.osm``
+XML and ``.osm.pbf``):
 
-1. pyosmium reads the file and keeps the ``highway`` ways the travel mode may use (see
-   :data:`MODES` and :func:`way_allowed`), with their node locations;
-2. those ways and their nodes are written to a temporary ``.osm`` XML file, which
-   ``osmnx.graph_from_xml`` turns into a MultiDiGraph (``simplify=False``: interstitial nodes
-   are kept, so points snap to the road geometry and not only to junctions; one-way streets are
-   respected for ``car``/``truck``, every way is two-way for ``walk``/``ebike``);
-   ``graph_from_xml`` on the raw file would keep every way in it (buildings, rivers ...), which
-   is why the filter runs first;
-3. osmnx gives edge lengths (great-circle, metres), speeds (``add_edge_speeds``) and travel
-   times (``add_edge_travel_times``);
-4. the graph becomes a :class:`RoadNetwork`: compressed sparse row matrices of edge lengths and
-   travel times, restricted to the largest strongly connected component (``car``/``truck``) or the
-   largest connected component (``walk``/``ebike``), so that every node can reach every other
-   and a snapped point can reach every station.
+1. one streaming pass of pyosmium (``FileProcessor`` with a ``flex_mem`` node-location index and a
+   ``KeyFilter("highway")``) keeps the ways the travel mode may use (see :data:`MODES` and
+   :func:`way_allowed`) and appends their node ids and fixed-point coordinates to flat typed
+   arrays, with per-way offsets and small integer codes for ``highway``, direction and
+   ``maxspeed`` -- no Python object per node survives the pass;
+2. numpy does the rest: nodes missing from the file (clipped extracts) split their ways at the
+   gaps; unique node ids become positions; consecutive node pairs become directed edges (one-way
+   streets respected for ``car``/``truck`` with osmnx's rules -- ``oneway`` yes/true/1/-1/
+   reverse/T/F and ``junction=roundabout`` --, every way two-way for ``walk``/``ebike``); edge
+   lengths are great-circle metres (haversine, osmnx's radius 6,371,009 m); speeds follow
+   osmnx's ``add_edge_speeds`` (``maxspeed`` parsed like osmnx: mph converted, ``"50|60"``
+   averaged, implicit values such as ``DE:urban``; else the mode's ``hwy_speeds_kmh``), then the
+   mode's caps; travel time = length / speed;
+3. the arrays become a :class:`RoadNetwork`: compressed sparse row matrices of edge lengths and
+   travel times (self-loops dropped, the minimum of parallel edges kept), nodes in
+   :func:`spatial_order`, restricted to the largest strongly connected component (``car``/
+   ``truck``) or the largest connected component (``walk``/``ebike``), so that every node can
+   reach every other and a snapped point can reach every station.
+
+Why hand-written and not ``osmnx.graph_from_xml``: osmnx builds a networkx MultiDiGraph, with
+Python dicts per node and per edge, which is fine for a city but takes many GB and minutes for a
+province (Guangdong's ``.osm.pbf`` is about 200 MB).  The streaming builder stays in flat arrays
+(about 16 bytes per way node plus 16 per file node for the location index) and reproduces the
+osmnx network exactly: :func:`graph_from_file` (pyosmium filter -> temporary XML ->
+``osmnx.graph_from_xml`` -> osmnx speeds) is kept as the independent oracle the tests compare
+against (``network_from_graph(graph_from_file(...))``).  ``benchmarks/bench_roads.py`` measures
+both.
 
 Networks are cached on disk (``cache_dir``, normally ``<home>/cache``) as ``.npz`` archives of
 plain arrays keyed by the SHA-256 of the file, the mode and a format version.
@@ -30,9 +44,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
+import re
 import tempfile
 import time
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +57,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, DTypeLike
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -51,6 +68,8 @@ __all__ = [
     "RoadNetwork",
     "way_allowed",
     "graph_from_file",
+    "network_from_file",
+    "parse_maxspeed_kmh",
     "load_network",
     "network_from_edges",
     "network_from_graph",
@@ -61,7 +80,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Bump when the cached arrays or the way filters change: old cache files are then ignored.
-CACHE_FORMAT_VERSION = 1
+#: 2: built by the streaming builder (:func:`network_from_file`) instead of osmnx.
+CACHE_FORMAT_VERSION = 2
 
 _XML_SUFFIXES = (".osm", ".osm.xml", ".xml")
 _PBF_SUFFIXES = (".osm.pbf", ".pbf")
@@ -270,31 +290,39 @@ def _build(node_id: np.ndarray, lon: np.ndarray, lat: np.ndarray, src: np.ndarra
            length_m: np.ndarray, time_s: np.ndarray, *, mode: str, source: str,
            leg_speed_kmh: float, reorder: bool = False) -> RoadNetwork:
     """Validated arrays -> RoadNetwork: drop self-loops, keep the minimum of parallel edges;
-    with ``reorder`` put the nodes in :func:`spatial_order` first."""
+    with ``reorder`` put the nodes in :func:`spatial_order` first.
+
+    Edges are sorted on one int64 key (row * n + column) rather than ``lexsort`` over two arrays:
+    fewer and smaller temporaries on province-sized networks, and ``indptr`` comes from a binary
+    search on the sorted keys.
+    """
     n = len(node_id)
+    index_dtype = np.int32 if len(src) < 2**31 and n < 2**31 else np.int64
     if reorder:
         perm = spatial_order(lon, lat)
-        new_index = np.empty(n, dtype=np.int64)
-        new_index[perm] = np.arange(n)
+        new_index = np.empty(n, dtype=index_dtype)
+        new_index[perm] = np.arange(n, dtype=index_dtype)
         node_id, lon, lat = node_id[perm], lon[perm], lat[perm]
         src, dst = new_index[src], new_index[dst]
+        del perm, new_index
     keep = src != dst
-    src, dst, length_m, time_s = src[keep], dst[keep], length_m[keep], time_s[keep]
-    order = np.lexsort((dst, src))
-    src, dst, length_m, time_s = src[order], dst[order], length_m[order], time_s[order]
-    if len(src):
-        new_pair = np.r_[True, (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])]
-        starts = np.flatnonzero(new_pair)
+    key = src[keep].astype(np.int64) * n + dst[keep]
+    length_m, time_s = length_m[keep], time_s[keep]
+    del keep, src, dst
+    order = np.argsort(key)                  # ties are parallel edges: reduced by minimum below
+    key, length_m, time_s = key[order], length_m[order], time_s[order]
+    del order
+    if len(key):
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
         length_m = np.minimum.reduceat(length_m, starts)
         time_s = np.minimum.reduceat(time_s, starts)
-        src, dst = src[starts], dst[starts]
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
-    index_dtype = np.int32 if len(src) < 2**31 and n < 2**31 else np.int64
-    indptr = indptr.astype(index_dtype)
-    indices = dst.astype(index_dtype)
-    length = sp.csr_matrix((length_m.astype(np.float64), indices, indptr), shape=(n, n))
-    times = sp.csr_matrix((time_s.astype(np.float64), indices.copy(), indptr.copy()), shape=(n, n))
+        key = key[starts]
+    indptr = np.searchsorted(key, np.arange(n + 1, dtype=np.int64) * n).astype(index_dtype)
+    indices = (key % max(n, 1)).astype(index_dtype)
+    del key
+    length = sp.csr_matrix((np.asarray(length_m, dtype=np.float64), indices, indptr), shape=(n, n))
+    times = sp.csr_matrix((np.asarray(time_s, dtype=np.float64), indices.copy(), indptr.copy()),
+                          shape=(n, n))
     return RoadNetwork(node_id=node_id.astype(np.int64), lon=lon.astype(np.float64),
                        lat=lat.astype(np.float64), length_m=length, time_s=times, mode=mode,
                        source=source, leg_speed_kmh=float(leg_speed_kmh))
@@ -376,9 +404,10 @@ def network_from_edges(
 
 
 def _edges(network: RoadNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(src, dst, length_m, time_s)`` of every edge; positions in the matrices' index dtype."""
     m = network.length_m
-    src = np.repeat(np.arange(network.n_nodes, dtype=np.int64), np.diff(m.indptr))
-    return src, m.indices.astype(np.int64), m.data, network.time_s.data
+    src = np.repeat(np.arange(network.n_nodes, dtype=m.indices.dtype), np.diff(m.indptr))
+    return src, m.indices, m.data, network.time_s.data
 
 
 def largest_component(network: RoadNetwork, *, strongly: bool = True) -> RoadNetwork:
@@ -392,7 +421,8 @@ def largest_component(network: RoadNetwork, *, strongly: bool = True) -> RoadNet
     if n_comp == 1:
         return network
     keep = labels == np.argmax(np.bincount(labels))
-    new_index = np.full(network.n_nodes, -1, dtype=np.int64)
+    del labels
+    new_index = np.full(network.n_nodes, -1, dtype=network.length_m.indices.dtype)
     new_index[keep] = np.arange(int(keep.sum()))
     src, dst, length, times = _edges(network)
     both = keep[src] & keep[dst]
@@ -403,13 +433,15 @@ def largest_component(network: RoadNetwork, *, strongly: bool = True) -> RoadNet
 
 # -- reading OSM files -----------------------------------------------------------------------------
 
-def _file_format(path: Path) -> str:
+def osm_file_format(path: Path) -> str:
+    """``"pbf"`` or ``"xml"`` from the file name; a clear error for anything else."""
     name = path.name.lower()
     if name.endswith(_PBF_SUFFIXES):
         return "pbf"
     if name.endswith(_XML_SUFFIXES):
         return "xml"
-    raise ValueError(f"unsupported road file {path.name!r}: expected .osm, .osm.xml, .xml or .osm.pbf")
+    raise ValueError(f"不支持的道路文件 {path.name!r}，应为 .osm、.osm.xml、.xml 或 .osm.pbf / "
+                     f"unsupported road file {path.name!r}: expected .osm, .osm.xml, .xml or .osm.pbf")
 
 
 #: Way tags copied to the temporary XML (the ones osmnx reads for routing and labels).
@@ -428,7 +460,7 @@ def _write_mode_ways(path: Path, travel: TravelMode, out: Path) -> tuple[int, in
     nodes: dict[int, tuple[float, float]] = {}
     n_incomplete = 0
     next_synthetic = -1
-    source = osmium.io.File(str(path), "pbf" if _file_format(path) == "pbf" else "osm")
+    source = osmium.io.File(str(path), "pbf" if osm_file_format(path) == "pbf" else "osm")
     processor = (osmium.FileProcessor(source).with_locations()
                  .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
                  .with_filter(osmium.filter.KeyFilter("highway")))
@@ -499,7 +531,7 @@ def graph_from_file(path: str | Path, *, mode: str = "ebike") -> nx.MultiDiGraph
 
     travel = _mode(mode)
     path = Path(path)
-    _file_format(path)
+    osm_file_format(path)
     if not path.is_file():
         raise FileNotFoundError(f"road file not found: {path}")
     with tempfile.TemporaryDirectory(prefix="yizhan-roads-") as tmp:
@@ -539,6 +571,316 @@ def network_from_graph(G: nx.MultiDiGraph, *, mode: str, source: str = "",
         strongly = not (mode in MODES and MODES[mode].two_way)
         net = largest_component(net, strongly=strongly)
     return net
+
+
+# -- the streaming builder -----------------------------------------------------------------------
+#
+# Hand-written rather than osmnx (see the module docstring): osmnx's networkx graph needs Python
+# dicts per node and edge, far too much memory and time for a province.  Every rule below copies
+# what osmnx 2.x does in graph_from_xml / add_edge_speeds / add_edge_travel_times, so that
+# network_from_file(path) == network_from_graph(graph_from_file(path)); tests/test_roads_build.py
+# checks it on real files and on hand-made edge cases.
+
+#: osmnx's Earth radius (metres) for edge lengths (``osmnx.distance.EARTH_RADIUS_M``); not the
+#: mean radius of :mod:`yizhan.geodata.sphere`, so that lengths agree with osmnx to the last bit.
+OSMNX_EARTH_RADIUS_M = 6_371_009
+
+#: Node-location index of the streaming pass.  libosmium's ``flex_mem`` keeps 16 bytes per node of
+#: the file in a vector (id + location; up to twice that while the vector grows) and switches to
+#: dense blocks only past 16.7 million nodes holding over a third of all ids below the largest --
+#: planet-like density, never an extract: a province of ~30 million nodes needs about 0.5-1 GB.
+LOCATION_INDEX = "flex_mem"
+
+#: Valid fixed-point coordinates (1e-7 degree), as libosmium's ``Location::valid()``.
+_MAX_X, _MAX_Y = 1_800_000_000, 900_000_000
+_COORDINATE_PRECISION = 10_000_000.0
+
+#: osmnx's ``oneway`` values (``graph._add_paths``): one-way, and one-way against the node order.
+_ONEWAY_VALUES = frozenset({"yes", "true", "1", "-1", "reverse", "T", "F"})
+_REVERSED_VALUES = frozenset({"-1", "reverse", "T"})
+
+#: osmnx's ``maxspeed`` grammar (``routing._clean_maxspeed``); "|" separates per-lane values.
+_MAXSPEED_PATTERN = re.compile(r"^([0-9][\.,0-9]*?)(?:[ ]?(?:km/h|kmh|kph|mph|knots))?$")
+_MILES_TO_KM = 1.60934
+#: Speed (km/h) of highway types missing from ``hwy_speeds_kmh`` without any tagged maxspeed
+#: (the ``fallback`` that :func:`_add_speeds` passes to osmnx).
+_FALLBACK_KMH = 30.0
+#: osmnx's implicit ``maxspeed`` values in km/h (``routing._IMPLICIT_MAXSPEEDS``, from the OSM wiki
+#: page Key:maxspeed); copied so that building needs no osmnx import; a test keeps it equal.
+_IMPLICIT_MAXSPEEDS_KMH: dict[str, float] = {
+    "AR:rural": 110, "AR:urban": 40, "AR:urban:primary": 60, "AR:urban:secondary": 60,
+    "AT:bicycle_road": 30, "AT:motorway": 130, "AT:rural": 100, "AT:trunk": 100, "AT:urban": 50,
+    "BE-BRU:rural": 70, "BE-BRU:urban": 30, "BE-VLG:rural": 70, "BE-VLG:urban": 50,
+    "BE-WAL:rural": 90, "BE-WAL:urban": 50, "BE:cyclestreet": 30, "BE:living_street": 20,
+    "BE:motorway": 120, "BE:trunk": 120, "BE:zone30": 30, "BG:living_street": 20,
+    "BG:motorway": 140, "BG:rural": 90, "BG:trunk": 120, "BG:urban": 50, "BY:living_street": 20,
+    "BY:motorway": 110, "BY:rural": 90, "BY:urban": 60, "CA-AB:rural": 90, "CA-AB:urban": 65,
+    "CA-BC:rural": 80, "CA-BC:urban": 50, "CA-MB:rural": 90, "CA-MB:urban": 50, "CA-ON:rural": 80,
+    "CA-ON:urban": 50, "CA-QC:motorway": 100, "CA-QC:rural": 75, "CA-QC:urban": 50,
+    "CA-SK:nsl": 80, "CH:motorway": 120, "CH:rural": 80, "CH:trunk": 100, "CH:urban": 50,
+    "CZ:living_street": 20, "CZ:motorway": 130, "CZ:pedestrian_zone": 20, "CZ:rural": 90,
+    "CZ:trunk": 110, "CZ:urban": 50, "CZ:urban_motorway": 80, "CZ:urban_trunk": 80,
+    "DE:bicycle_road": 30, "DE:living_street": 15, "DE:motorway": 120, "DE:rural": 80,
+    "DE:urban": 50, "DK:motorway": 130, "DK:rural": 80, "DK:urban": 50, "EE:rural": 90,
+    "EE:urban": 50, "ES:living_street": 20, "ES:motorway": 120, "ES:rural": 90, "ES:trunk": 90,
+    "ES:urban": 50, "ES:zone30": 30, "FI:motorway": 120, "FI:rural": 80, "FI:trunk": 100,
+    "FI:urban": 50, "FR:motorway": 120, "FR:rural": 80, "FR:urban": 50, "FR:zone30": 30,
+    "GB:nsl_restricted": 48.28, "GR:motorway": 130, "GR:rural": 90, "GR:trunk": 110,
+    "GR:urban": 50, "HU:living_street": 20, "HU:motorway": 130, "HU:rural": 90, "HU:trunk": 110,
+    "HU:urban": 50, "IT:motorway": 130, "IT:rural": 90, "IT:trunk": 110, "IT:urban": 50,
+    "JP:express": 100, "JP:nsl": 60, "LT:rural": 90, "LT:urban": 50, "NO:rural": 80,
+    "NO:urban": 50, "PH:express": 100, "PH:rural": 80, "PH:urban": 30, "PT:motorway": 120,
+    "PT:rural": 90, "PT:trunk": 100, "PT:urban": 50, "RO:motorway": 130, "RO:rural": 90,
+    "RO:trunk": 100, "RO:urban": 50, "RS:living_street": 10, "RS:motorway": 130, "RS:rural": 80,
+    "RS:trunk": 100, "RS:urban": 50, "RU:living_street": 20, "RU:motorway": 110, "RU:rural": 90,
+    "RU:urban": 60, "SE:rural": 70, "SE:urban": 50, "SI:motorway": 130, "SI:rural": 90,
+    "SI:trunk": 110, "SI:urban": 50, "SK:living_street": 20, "SK:motorway": 130,
+    "SK:motorway_urban": 90, "SK:rural": 90, "SK:trunk": 90, "SK:urban": 50,
+    "TR:living_street": 20, "TR:motorway": 130, "TR:rural": 90, "TR:trunk": 110, "TR:urban": 50,
+    "TR:zone30": 30, "UA:living_street": 20, "UA:motorway": 130, "UA:rural": 90, "UA:trunk": 110,
+    "UA:urban": 50, "UK:motorway": 112.65, "UK:nsl_dual": 112.65, "UK:nsl_single": 96.56,
+    "UZ:living_street": 30, "UZ:motorway": 110, "UZ:rural": 100, "UZ:urban": 70,
+}
+
+#: Edges per block when computing lengths and times (bounds the float64 temporaries to ~100 MB).
+_EDGE_BLOCK = 1 << 20
+
+
+def parse_maxspeed_kmh(value: str | None) -> float:
+    """Speed in km/h of an OSM ``maxspeed`` value, read exactly as osmnx reads it; NaN if unusable.
+
+    ``"60"``, ``"60 km/h"``, ``"7,5"`` -> km/h; ``"30 mph"`` -> x 1.60934; ``"50|60"`` (per
+    lane) -> the mean; implicit values such as ``"DE:urban"`` from osmnx's table.  Everything
+    else (``"none"``, ``"signals"``, ``"50;60"``, ``"30 MPH"``, None) is NaN, so the highway
+    type's default speed applies.  ``"0"`` is 0.0: the caller treats it as unusable too.
+    """
+    if not isinstance(value, str):
+        return math.nan
+    try:
+        speeds = []
+        for part in value.split("|"):
+            match = _MAXSPEED_PATTERN.match(part)
+            speed = float(match.group(1).replace(",", "."))  # type: ignore[union-attr]
+            if "mph" in value.lower():
+                speed = speed * _MILES_TO_KM
+            speeds.append(speed)
+        return float(np.mean(speeds))
+    except (ValueError, AttributeError):     # no match or not a number: maybe an implicit value
+        return float(_IMPLICIT_MAXSPEEDS_KMH.get(value, math.nan))
+
+
+def _way_direction(tags: Mapping[str, str], two_way: bool) -> int:
+    """+1: one-way along the node order, -1: one-way against it, 0: both ways.
+
+    osmnx's ``_is_path_one_way`` and ``_is_path_reversed``: with ``two_way`` (walk, e-bike)
+    nothing is one-way; else the ``oneway`` values of :data:`_ONEWAY_VALUES` and
+    ``junction=roundabout`` are.
+    """
+    if two_way:
+        return 0
+    oneway = tags.get("oneway")
+    if oneway in _ONEWAY_VALUES:
+        return -1 if oneway in _REVERSED_VALUES else 1
+    return 1 if tags.get("junction") == "roundabout" else 0
+
+
+@dataclass(frozen=True)
+class _Ways:
+    """The mode's ways read by :func:`_read_ways`, as flat arrays.
+
+    ``ref``, ``x``, ``y``: node id and fixed-point lon/lat (1e-7 degree, WGS-84) of every way node,
+    ways concatenated (coordinates outside ``Location::valid()`` mark nodes missing from the
+    file); ``end``: exclusive end offset of each way; per way ``direction`` (see
+    :func:`_way_direction`), ``highway`` (index into ``highways``) and ``maxspeed`` (index into
+    ``maxspeeds``, -1 without the tag).
+    """
+
+    ref: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    end: np.ndarray
+    direction: np.ndarray
+    highway: np.ndarray
+    maxspeed: np.ndarray
+    highways: list[str]
+    maxspeeds: list[str]
+
+
+def _numpy(values: array, dtype: DTypeLike) -> np.ndarray:
+    """Zero-copy view of a typed array (numpy refuses empty buffers of some types)."""
+    return np.frombuffer(values, dtype=dtype) if len(values) else np.empty(0, dtype=dtype)
+
+
+def _read_ways(path: Path, travel: TravelMode) -> _Ways:
+    """One streaming pass of pyosmium over an OSM file: the ways ``travel`` may use, as arrays.
+
+    Nodes only feed libosmium's location index (:data:`LOCATION_INDEX`, C++); only the
+    ``highway`` ways reach Python, and each way node leaves 16 bytes in typed arrays.
+    """
+    import osmium
+
+    refs, xs, ys = array("q"), array("i"), array("i")
+    end, direction, highway, maxspeed = array("q"), array("b"), array("H"), array("i")
+    highway_code: dict[str, int] = {}
+    maxspeed_code: dict[str, int] = {}
+    add_ref, add_x, add_y = refs.append, xs.append, ys.append
+    two_way = travel.two_way
+    source = osmium.io.File(str(path), "pbf" if osm_file_format(path) == "pbf" else "osm")
+    processor = (osmium.FileProcessor(source, osmium.osm.NODE | osmium.osm.WAY)
+                 .with_locations(LOCATION_INDEX)
+                 .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+                 .with_filter(osmium.filter.KeyFilter("highway")))
+    for way in processor:
+        tags = way.tags                      # pyosmium's TagList reads like a Mapping: no dict per way
+        if not way_allowed(travel, tags):
+            continue
+        for nd in way.nodes:
+            loc = nd.location
+            add_ref(nd.ref)
+            add_x(loc.x)
+            add_y(loc.y)
+        end.append(len(refs))
+        direction.append(_way_direction(tags, two_way))
+        highway.append(highway_code.setdefault(tags["highway"], len(highway_code)))
+        value = tags.get("maxspeed")
+        maxspeed.append(-1 if value is None else maxspeed_code.setdefault(value, len(maxspeed_code)))
+    return _Ways(ref=_numpy(refs, np.int64), x=_numpy(xs, np.int32), y=_numpy(ys, np.int32),
+                 end=_numpy(end, np.int64), direction=_numpy(direction, np.int8),
+                 highway=_numpy(highway, np.uint16), maxspeed=_numpy(maxspeed, np.int32),
+                 highways=list(highway_code), maxspeeds=list(maxspeed_code))
+
+
+def _great_circle_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
+                    lon2: np.ndarray) -> np.ndarray:
+    """Great-circle metres between WGS-84 degrees: osmnx's ``distance.great_circle`` operation
+    for operation (its radius, its order), so that lengths equal osmnx's bit for bit;
+    :func:`yizhan.geodata.sphere.haversine_m` uses the mean Earth radius instead."""
+    y1, y2 = np.deg2rad(lat1), np.deg2rad(lat2)
+    x1, x2 = np.deg2rad(lon1), np.deg2rad(lon2)
+    h = np.sin((y2 - y1) / 2) ** 2 + np.cos(y1) * np.cos(y2) * np.sin((x2 - x1) / 2) ** 2
+    h = np.minimum(1, h)
+    dist = 2 * np.arcsin(np.sqrt(h)) * OSMNX_EARTH_RADIUS_M
+    dist[np.isnan(dist)] = 0
+    return dist
+
+
+def _way_speeds_kmh(ways: _Ways, travel: TravelMode, real_edges: np.ndarray) -> np.ndarray:
+    """Speed (km/h) on each way, as :func:`_add_speeds` gives its edges through osmnx.
+
+    osmnx: the parsed ``maxspeed``, else the highway type's ``hwy_speeds_kmh`` (types missing
+    from it: the mean tagged speed over their edges -- ``real_edges`` counts each way's edges
+    the osmnx graph has --, else 30 km/h); then ours: 0 or non-finite speeds fall back to
+    :meth:`TravelMode.speed_for`, and :meth:`TravelMode.cap_for` caps them.
+    """
+    n_ways = len(ways.end)
+    if travel.speed_kmh is not None:
+        return np.full(n_ways, float(travel.speed_kmh))
+    highway = ways.highway
+    parsed = np.array([parse_maxspeed_kmh(v) for v in ways.maxspeeds] + [math.nan])
+    tagged = parsed[ways.maxspeed]                              # code -1: the trailing NaN
+    default = np.empty(len(ways.highways))
+    for code, name in enumerate(ways.highways):                 # a few dozen highway types
+        if name in travel.hwy_speeds_kmh:
+            default[code] = float(travel.hwy_speeds_kmh[name])
+            continue
+        known = (highway == code) & ~np.isnan(tagged) & (real_edges > 0)
+        weight = real_edges[known]
+        default[code] = (float(np.dot(tagged[known], weight) / weight.sum()) if weight.sum()
+                         else _FALLBACK_KMH)
+    speed = np.where(np.isnan(tagged), default[highway], tagged)
+    fallback = np.array([travel.speed_for(name) for name in ways.highways])
+    cap = np.array([travel.cap_for(name) for name in ways.highways])
+    speed = np.where(np.isfinite(speed) & (speed > 0), speed, fallback[highway])
+    return np.minimum(speed, cap[highway])
+
+
+def _edges_from_ways(ways: _Ways, travel: TravelMode, name: str) -> tuple[np.ndarray, ...]:
+    """Flat way arrays -> ``(node_id, lon, lat, src, dst, length_m, time_s)``, all vectorised.
+
+    A node belongs to the network when it is in the file and next to another such node of the
+    same way (ways are split where nodes are missing, as osmnx gets them from
+    :func:`graph_from_file`).  ``node_id`` is sorted; ``src``/``dst`` are positions in it (int32
+    below 2**31 nodes); self-loops and parallel edges are left to :func:`_build`.
+    """
+    ref, x, y, end = ways.ref, ways.x, ways.y, ways.end
+    valid = (x >= -_MAX_X) & (x <= _MAX_X) & (y >= -_MAX_Y) & (y <= _MAX_Y)
+    # pair i joins way nodes i and i + 1: both in the file and in the same way
+    pair = valid[:-1] & valid[1:]
+    pair[end[(end > 0) & (end < len(ref))] - 1] = False         # last node of a way, first of next
+    n_incomplete = len(np.unique(np.searchsorted(end, np.flatnonzero(~valid), side="right")))
+    if n_incomplete:
+        logger.warning("%s: %d ways reference nodes missing from the file; split at the gaps",
+                       name, n_incomplete)
+    start = np.flatnonzero(pair)
+    del pair, valid
+    if len(start) == 0:
+        raise ValueError(f"{name}: no ways usable by mode {travel.name!r}")
+    used = np.zeros(len(ref), dtype=bool)
+    used[start] = True
+    used[start + 1] = True
+    node_id, inverse = np.unique(ref[used], return_inverse=True)
+    n = len(node_id)
+    index_dtype = np.int32 if n < 2**31 else np.int64
+    # fixed point -> degrees exactly as libosmium's Location::lon() and osmnx's XML round trip;
+    # every occurrence of a node has the same location, so scattering them all is fine
+    lon = np.empty(n)
+    lat = np.empty(n)
+    lon[inverse] = x[used] / _COORDINATE_PRECISION
+    lat[inverse] = y[used] / _COORDINATE_PRECISION
+    position = np.empty(len(ref), dtype=index_dtype)
+    position[used] = inverse.ravel()
+    del used, inverse
+    way = np.searchsorted(end, start, side="right").astype(index_dtype)
+    u, v = position[start], position[start + 1]
+    del position, start
+    direction = ways.direction[way]
+    forward, backward = direction >= 0, direction <= 0
+    src = np.concatenate([u[forward], v[backward]])
+    dst = np.concatenate([v[forward], u[backward]])
+    edge_way = np.concatenate([way[forward], way[backward]])
+    del u, v, way, direction, forward, backward
+    # edges osmnx has per way (it drops consecutive duplicate nodes, our self-loops)
+    real_edges = np.bincount(edge_way[src != dst], minlength=len(end))
+    speed_kmh = _way_speeds_kmh(ways, travel, real_edges)
+    length_m = np.empty(len(src))
+    time_s = np.empty(len(src))
+    for lo in range(0, len(src), _EDGE_BLOCK):
+        block = slice(lo, lo + _EDGE_BLOCK)
+        s, d = src[block], dst[block]
+        length_m[block] = _great_circle_m(lat[s], lon[s], lat[d], lon[d])
+        # osmnx's add_edge_travel_times: km / (km/s), the same operations for the same bits
+        time_s[block] = (length_m[block] / 1000) / (speed_kmh[edge_way[block]] / (60 * 60))
+    return node_id, lon, lat, src, dst, length_m, time_s
+
+
+def network_from_file(path: str | Path, *, mode: str = "ebike", largest: bool = True) -> RoadNetwork:
+    """The road network of ``mode`` from a local OSM file, built by streaming (no osmnx, no cache).
+
+    ``.osm``/``.osm.xml``/``.xml``/``.osm.pbf``; see the module docstring for the pipeline.  The
+    result equals ``network_from_graph(graph_from_file(path, mode=mode), mode=mode)``: same
+    nodes (WGS-84 degrees, :func:`spatial_order`), edges, lengths (metres) and times (seconds).
+    With ``largest`` only the largest strongly (car, truck) or connected (walk, e-bike) component
+    is kept.  Raises ValueError when no way of the file is usable by the mode.
+    """
+    travel = _mode(mode)
+    path = Path(path)
+    osm_file_format(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"road file not found: {path}")
+    start = time.perf_counter()
+    ways = _read_ways(path, travel)
+    read_s = time.perf_counter() - start
+    node_id, lon, lat, src, dst, length_m, time_s = _edges_from_ways(ways, travel, path.name)
+    n_ways, n_refs = len(ways.end), len(ways.ref)
+    del ways
+    network = _build(node_id, lon, lat, src, dst, length_m, time_s, mode=travel.name,
+                     source=str(path), leg_speed_kmh=travel.leg_speed_kmh, reorder=True)
+    if largest:
+        network = largest_component(network, strongly=not travel.two_way)
+    logger.debug("%s: %d %s ways (%d way nodes) read in %.1f s; %d nodes, %d edges after %.1f s",
+                 path.name, n_ways, mode, n_refs, read_s, network.n_nodes, network.n_edges,
+                 time.perf_counter() - start)
+    return network
 
 
 # -- cache -----------------------------------------------------------------------------------------
@@ -608,11 +950,11 @@ def load_network(
     connected component (walk, e-bike) is kept, so snapped points can always reach the stations.
     With ``cache_dir`` the result is stored there as ``.npz`` (arrays only) under a key made of the
     SHA-256 of the file, the mode and :data:`CACHE_FORMAT_VERSION`, and later calls load it
-    without osmnx.
+    without reading the OSM file again.  Building never imports osmnx (:func:`network_from_file`).
     """
     path = Path(path)
     travel = _mode(mode)
-    _file_format(path)
+    osm_file_format(path)
     if not path.is_file():
         raise FileNotFoundError(f"road file not found: {path}")
     cache_file = key = None
@@ -627,11 +969,9 @@ def load_network(
                             mode, path.name, cache_file.name, cached.n_nodes, cached.n_edges)
                 return cached
     start = time.perf_counter()
-    G = graph_from_file(path, mode=mode)
-    network = network_from_graph(G, mode=mode, source=str(path), largest=largest)
-    logger.info("%s network of %s built in %.1f s: %d nodes, %d edges (graph: %d nodes, %d edges)",
-                mode, path.name, time.perf_counter() - start, network.n_nodes, network.n_edges,
-                len(G), G.number_of_edges())
+    network = network_from_file(path, mode=mode, largest=largest)
+    logger.info("%s network of %s built in %.1f s: %d nodes, %d edges",
+                mode, path.name, time.perf_counter() - start, network.n_nodes, network.n_edges)
     if cache_file is not None and key is not None:
         _save(network, cache_file, key)
     return network

@@ -270,9 +270,14 @@ def test_cache_reused_without_osmnx(tmp_path, monkeypatch, caplog):
     assert len(list(cache.glob("*.npz"))) == 1
 
     def refuse(*args, **kwargs):
-        raise AssertionError("osmnx.graph_from_xml called although the network is cached")
+        raise AssertionError("network_from_file called although the network is cached")
 
-    monkeypatch.setattr(osmnx, "graph_from_xml", refuse)
+    def refuse_osmnx(*args, **kwargs):
+        raise AssertionError("osmnx.graph_from_xml called")
+
+    # neither the streaming builder nor osmnx may run: the network comes from the cache
+    monkeypatch.setattr(roads, "network_from_file", refuse)
+    monkeypatch.setattr(osmnx, "graph_from_xml", refuse_osmnx)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="yizhan.geodata.roads"):
         second = load_network(TINY, mode="car", cache_dir=cache)
@@ -281,14 +286,18 @@ def test_cache_reused_without_osmnx(tmp_path, monkeypatch, caplog):
     np.testing.assert_array_equal(first.lon, second.lon)
     assert (first.length_m != second.length_m).nnz == 0 and (first.time_s != second.time_s).nnz == 0
     assert second.mode == "car" and second.leg_speed_kmh == first.leg_speed_kmh
-    # another mode is another key: it has to build (and osmnx refuses here)
-    with pytest.raises(AssertionError, match="graph_from_xml"):
+    # another mode is another key: it has to build (and the builder refuses here)
+    with pytest.raises(AssertionError, match="network_from_file"):
         load_network(TINY, mode="walk", cache_dir=cache)
     # a changed file is another key too
     changed = tmp_path / "changed.osm"
     changed.write_bytes(TINY.read_bytes().replace(b'v="40"', b'v="30"'))
-    with pytest.raises(AssertionError, match="graph_from_xml"):
+    with pytest.raises(AssertionError, match="network_from_file"):
         load_network(changed, mode="car", cache_dir=cache)
+    # so is another cache format version
+    monkeypatch.setattr(roads, "CACHE_FORMAT_VERSION", roads.CACHE_FORMAT_VERSION + 1)
+    with pytest.raises(AssertionError, match="network_from_file"):
+        load_network(TINY, mode="car", cache_dir=cache)
 
 
 def test_bad_inputs(tmp_path):
