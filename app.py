@@ -33,11 +33,12 @@ def _secret_key(home: Path) -> str:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app. ``test_config`` may set ``HOME`` and override any setting."""
-    from .web import api, auth, errors, manage, pages, ratelimit
+    from .web import api, auth, errors, manage, pages, ratelimit, regions
     from .web.services import Services
 
     overrides = dict(test_config or {})
     config = load_config(overrides.pop("HOME", None), **overrides)
+    regions.check_region(config)      # an invalid REGION stops here, with a bilingual message
     home = Path(config["HOME"])
     home.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=str(home), instance_relative_config=True)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from .config import load_config
+from .samples import REGIONS as SAMPLE_REGIONS  # a light module (the generators load lazily)
 
 CRS_CHOICE = click.Choice(["wgs84", "gcj02", "bd09"], case_sensitive=False)
 
@@ -140,23 +141,46 @@ def nearest(c: Context, lon: float, lat: float, crs: str, k: int, type_: str | N
                    f"[{r['lon']:.6f}, {r['lat']:.6f}] {r['hours'] or ''}")
 
 
+#: ``--region`` of ``demo`` and ``serve``: the embedded sample regions (yizhan.samples.REGIONS).
+REGION_CHOICE = click.Choice(list(SAMPLE_REGIONS), case_sensitive=False)
+
+
 @main.command()
-@click.option("--force", is_flag=True, help="即使已有数据也重新载入样例 / reload even if the home has stations")
+@click.option("--region", type=REGION_CHOICE, default="guangzhou", show_default=True,
+              help="样例区域：guangzhou 广州（城市）或 qinghai 青海（全省、国道走廊）/ sample region: "
+                   "guangzhou (a city) or qinghai (a province with highway corridors)")
+@click.option("--force", is_flag=True,
+              help="即使已有数据也重新载入样例；替换之前载入的样例站点，保留用户导入或编辑的站点 / reload even "
+                   "if the home has stations; replaces the stations of a previous sample, keeps stations "
+                   "users imported or edited")
 @pass_ctx
-def demo(c: Context, force: bool) -> None:
-    """载入内置广州样例（合成数据）/ load the embedded Guangzhou sample (synthetic) into the home."""
+def demo(c: Context, region: str, force: bool) -> None:
+    """载入内置样例（合成数据）/ load an embedded sample (synthetic data) into the home.
+
+    Writes <home>/sample/stations.csv, hotspots.csv (and, for qinghai, highways.osm) and imports
+    the stations as user "sample".  With --force a sample of another region replaces the previous
+    sample's stations (the deletion is one undoable batch); nothing else in the registry changes.
+    """
     from .samples import load_sample
 
-    info = load_sample(c.registry, c.home, force=force)
+    info = load_sample(c.registry, c.home, region=region, force=force)
     click.echo(_sample_message(info))
 
 
 def _sample_message(info: dict[str, Any]) -> str:
+    """The bilingual one-line report of :func:`yizhan.samples.load_sample`."""
     if not info.get("loaded"):
         return (f"数据目录已有 {info['stations']} 个站点，未载入样例 / the home already has "
                 f"{info['stations']} stations; sample not loaded")
-    return (f"已载入广州样例：{info['stations']} 个站点，{info['hotspots']} 个热点 → {info['hotspots_file']} / "
-            f"loaded the Guangzhou sample: {info['stations']} stations, {info['hotspots']} hotspots")
+    zh = f"已载入{info['name']}样例：{info['stations']} 个站点，{info['hotspots']} 个热点 → {info['hotspots_file']}"
+    en = f"loaded the {info['name_en']} sample: {info['stations']} stations, {info['hotspots']} hotspots"
+    if info.get("roads_file"):
+        zh += f"，公路走廊 → {info['roads_file']}"
+        en += ", highway corridors"
+    if info.get("replaced"):
+        zh += f"；已删除上一个样例的 {info['replaced']} 个站点（批次 {info['replaced_batch']}，可撤销）"
+        en += f"; removed {info['replaced']} stations of the previous sample (batch {info['replaced_batch']}, undoable)"
+    return f"{zh} / {en}"
 
 
 @main.command()
@@ -169,14 +193,21 @@ def _sample_message(info: dict[str, Any]) -> str:
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
               help="每个进程的线程数 / threads per worker")
 @click.option("--debug", is_flag=True, help="Flask 调试模式 / debug mode (development only)")
+@click.option("--region", type=REGION_CHOICE, default=None,
+              help="空数据目录载入哪个样例（默认 guangzhou）/ which sample to load into an empty home (default guangzhou)")
 @pass_ctx
-def serve(c: Context, host: str, port: int, production: bool, workers: int | None, threads: int, debug: bool) -> None:
-    """启动网页服务（空数据目录自动载入广州样例）/ serve the web app (loads the sample on an empty home)."""
+def serve(c: Context, host: str, port: int, production: bool, workers: int | None, threads: int, debug: bool,
+          region: str | None) -> None:
+    """启动网页服务（空数据目录自动载入样例，默认广州）/ serve the web app (loads a sample on an empty home)."""
     from .app import create_app
     from .samples import load_sample
 
     if c.registry.count() == 0:
-        click.echo(_sample_message(load_sample(c.registry, c.home)))
+        click.echo(_sample_message(load_sample(c.registry, c.home, region=region or "guangzhou")))
+    elif region:
+        click.echo(f"数据目录已有站点，未载入 {region} 样例（要替换请用 yizhan demo --region {region} --force）/ "
+                   f"the home already has stations; the {region} sample was not loaded (use "
+                   f"yizhan demo --region {region} --force to replace it)")
     if production:
         _serve_gunicorn(str(c.home), host, port, workers or (os.cpu_count() or 2), threads)
         return
@@ -227,12 +258,16 @@ def _serve_gunicorn(home: str, host: str, port: int, workers: int, threads: int)
               help="空白点的最低需求 / demand floor for blank spots")
 @click.option("--hourly", is_flag=True, help="另算 24 小时覆盖（hourly.csv）/ also compute coverage per hour")
 @click.option("--skip-bad-rows", is_flag=True, help="跳过有问题的热点行 / skip bad hotspot rows (listed)")
+@click.option("--highways", "highways_file", type=click.Path(dir_okay=False), default=None,
+              help="带编号公路的 OSM 文件：另做公路走廊分析（群体为 --group，未给时为货车司机）/ OSM file of "
+                   "numbered highways: also analyse corridors (for --group, default 货车司机)")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="输出目录 / output folder")
 @click.option("--quiet", is_flag=True, help="不显示进度 / no progress bar")
 @pass_ctx
 def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: str, osm_file: str | None,
             mode: str | None, group: str | None, threshold_m: float | None, hour: int | None, weekday: int,
-            floor: float, hourly: bool, skip_bad_rows: bool, out_dir: str, quiet: bool) -> None:
+            floor: float, hourly: bool, skip_bad_rows: bool, highways_file: str | None, out_dir: str,
+            quiet: bool) -> None:
     """覆盖分析：距最近站点的距离、空白点、盲区、分区汇总 / coverage analysis of hotspots by the registry's stations."""
     from tqdm import tqdm
 
@@ -242,7 +277,9 @@ def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: 
     from .stations import ImportValidationError
 
     group = _check_metric_and_group(metric, osm_file, group)
+    highway_ways = _corridor_ways(highways_file, None, "--highways") if highways_file else None
     steps = ["hotspots", "demand grid"] + (["road network"] if metric == "network" else []) + ["coverage", "outputs"]
+    steps += ["corridors"] if highway_ways is not None else []
     bar = tqdm(total=len(steps) + (1 if hourly else 0), disable=quiet, unit="step", file=sys.stderr)
 
     def step(name: str) -> None:
@@ -284,11 +321,22 @@ def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: 
         table = coverage_by_hour(stations, demand, metric=metric, group=group, weekday=weekday,
                                  threshold_m=threshold_m, thresholds=c.config["THRESHOLDS_M"], network=network)
         bar.update()
+    corridor_result = None
+    if highway_ways is not None:
+        from .coverage.corridors import analyze_corridors
+
+        step("公路走廊 / highway corridors")
+        corridor_result = analyze_corridors(highway_ways, stations, group=group or "货车司机")
+        bar.update()
     step("写出结果 / writing outputs")
-    write_outputs(result, out_dir, hourly=table)
+    write_outputs(result, out_dir, hourly=table, corridors=corridor_result)
     bar.update()
     bar.close()
     click.echo(_format_summary(result, out_dir, table))
+    if corridor_result is not None:
+        click.echo("\n" + _format_corridors(corridor_result))
+        click.echo("走廊结果 / corridor outputs: corridors.csv, corridor_gaps.geojson, summary.xlsx "
+                   "(走廊 corridors, 走廊空白 corridor gaps)")
 
 
 def _check_metric_and_group(metric: str, osm_file: str | None, group: str | None) -> str | None:
@@ -335,6 +383,121 @@ def _format_summary(result, out_dir: str, hourly) -> str:  # noqa: ANN001
     lines.append(f"\n结果已写入 / outputs in {out_dir}: cells.parquet, blank_spots.geojson, blind_zones.geojson, "
                  "summary.csv, summary.xlsx")
     return "\n".join(lines)
+
+
+# -- highway corridors --------------------------------------------------------------------------------
+def _corridor_params(group: str, station_radius_m: float, reach_km: float, max_gap_km: float) -> str:
+    """Usage checks of the corridor options; returns the canonical worker group."""
+    import math
+
+    from .stations import model
+
+    try:
+        canonical = model.canonical_group(group)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--group") from None
+    if not (math.isfinite(station_radius_m) and station_radius_m > 0):
+        raise click.BadParameter("站点半径应为正数（米） / must be a positive number of metres",
+                                 param_hint="--station-radius-m")
+    if not (math.isfinite(reach_km) and reach_km >= 0):
+        raise click.BadParameter("可达距离应为非负数（公里） / must be a non-negative number of km",
+                                 param_hint="--reach-km")
+    if not (math.isfinite(max_gap_km) and max_gap_km > 0):
+        raise click.BadParameter("最大间隔应为正数（公里） / must be a positive number of km", param_hint="--max-gap-km")
+    return canonical
+
+
+def _corridor_ways(osm_file: str, refs: list[str] | None, option: str = "--osm"):  # noqa: ANN202
+    """The highway ways of the file (only ``refs`` when given); bad file or ref -> BadParameter."""
+    from .geodata.highways import UnknownRefError, read_corridor_ways
+
+    if not Path(osm_file).is_file():
+        raise click.BadParameter(f"找不到道路文件 / highway file not found: {osm_file}", param_hint=option)
+    try:
+        return read_corridor_ways(osm_file, refs=refs)
+    except UnknownRefError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ref") from None
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _pad(text: str, width: int, *, right: bool = False) -> str:
+    """``text`` padded to ``width`` terminal columns (CJK characters take two)."""
+    import unicodedata
+
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    fill = " " * max(width - used, 1 if right else 0)
+    return fill + text if right else text + fill
+
+
+def _format_corridors(result) -> str:  # noqa: ANN001
+    """The corridor table and the longest gaps, for the terminal."""
+    p = result.params
+    lines = [f"公路走廊 / highway corridors: 群体 {p['group'] or '全部'}，站点半径 {p['station_radius_m']:.0f} 米，"
+             f"可达 {p['reach_km']:g} 公里，最大间隔 {p['max_gap_km']:g} 公里，参与站点 {p['n_stations']}，"
+             f"走廊 {p['n_corridors']}"]
+    if result.corridors.empty:
+        lines.append("文件中没有带编号的 motorway/trunk/primary 公路 / no numbered motorway/trunk/primary way "
+                     "in the file")
+        return "\n".join(lines)
+    widths = (12, 10, 8, 10, 13, 10, 10)
+    for head in (("编号", "长度(公里)", "段数", "服务站点", "最长空白(公里)", "超长空白", "可达比例", "名称"),
+                 ("ref", "length_km", "pieces", "stations", "longest_gap", "over_max", "in_reach", "name")):
+        lines.append(_pad(head[0], widths[0]) + "".join(_pad(h, w, right=True) for h, w in zip(head[1:], widths[1:]))
+                     + "  " + head[-1])
+    for r in result.corridors.itertuples(index=False):
+        cells = (f"{r.length_km:.1f}", f"{r.pieces:d}", f"{r.stations:d}", f"{r.longest_gap_km:.1f}",
+                 f"{r.n_gaps_over_max:d}", f"{r.share_within_reach:.1%}")
+        lines.append(_pad(r.ref, widths[0]) + "".join(_pad(c, w, right=True) for c, w in zip(cells, widths[1:]))
+                     + "  " + r.name)
+    gaps = result.gap_rows().head(10)
+    if len(gaps):
+        lines += ["", "最长的空白 / longest gaps:"]
+        for i, g in enumerate(gaps.itertuples(index=False), 1):
+            over = f"（超过 {p['max_gap_km']:g} 公里 / over max）" if g.over_max else ""
+            lines.append(f"{i:>3}. {g.ref} {g.name} {g.direction} 第{g.piece}段 / piece {g.piece}: "
+                         f"{g.from_km:.1f}–{g.to_km:.1f} km，{g.length_km:.1f} 公里{over}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option("--osm", "osm_file", required=True, type=click.Path(dir_okay=False),
+              help="本地 OpenStreetMap 文件（.osm/.osm.pbf），读取带编号的 motorway/trunk/primary 公路 / "
+                   "local OSM file with the numbered highways")
+@click.option("--ref", "refs", multiple=True,
+              help="公路编号（可重复或用逗号分隔，如 G6,G109；默认全部）/ highway ref(s), repeatable or "
+                   "comma-separated (default: every ref)")
+@click.option("--group", default="货车司机", show_default=True, help="劳动者群体 / worker group the stations serve")
+@click.option("--station-radius-m", type=float, default=2000.0, show_default=True,
+              help="站点距公路的最大距离（米）/ how far from the road a station may be (metres)")
+@click.option("--reach-km", type=float, default=25.0, show_default=True,
+              help="沿公路的可达距离（公里），用于可达比例 / reach along the road for share_within_reach (km)")
+@click.option("--max-gap-km", type=float, default=50.0, show_default=True,
+              help="超过此长度的空白标为超长（公里）/ gaps longer than this are flagged (km)")
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON 列表（最长空白在前）/ print a JSON list, longest gap first")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="写出 corridors.csv 与 corridor_gaps.geojson 的目录 / folder for corridors.csv and "
+                   "corridor_gaps.geojson")
+@pass_ctx
+def corridors(c: Context, osm_file: str, refs: tuple[str, ...], group: str, station_radius_m: float,
+              reach_km: float, max_gap_km: float, as_json: bool, out_dir: str | None) -> None:
+    """公路走廊空白：沿国道/高速两个服务站点之间的距离 / gaps between in-service stations along numbered highways."""
+    from .coverage.corridors import analyze_corridors, write_corridor_outputs
+
+    group = _corridor_params(group, station_radius_m, reach_km, max_gap_km)
+    ways = _corridor_ways(osm_file, list(refs) or None)
+    try:
+        result = analyze_corridors(ways, c.registry.stations(), group=group, station_radius_m=station_radius_m,
+                                   reach_km=reach_km, max_gap_km=max_gap_km)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    written = write_corridor_outputs(result, out_dir) if out_dir else []
+    if as_json:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=1))
+    else:
+        click.echo(_format_corridors(result))
+    if written:
+        click.echo(f"结果已写入 / outputs in {out_dir}: " + ", ".join(p.name for p in written), err=as_json)
 
 
 @main.command()

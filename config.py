@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     # web
     "HOTSPOTS_FILE": None,           # hotspots the maps use; None -> <home>/sample/hotspots.csv
     "OSM_FILE": None,                # local OSM file: rider page ranks by road distance, network metric
+    "HIGHWAYS_FILE": None,           # OSM file of numbered highways (corridor gaps); None -> <home>/sample/highways.osm
     "SESSION_COOKIE_SECURE": False,  # set True behind HTTPS
     "RATE_LIMIT_ENABLED": True,
     "RATE_LIMIT_NEAREST": "120 per minute",  # per client address, public nearest-station API
@@ -46,6 +47,11 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_STRATEGY": "fixed-window",   # or moving-window, sliding-window-counter (limits library)
     "TILES": "none",                 # none | osm | amap | tianditu
     "TIANDITU_KEY": "",
+    # where the maps open (any province): an adcode ("630000" 青海省, "630100" 西宁市, "440106"), a
+    # sample region ("guangzhou", "qinghai") or an unambiguous Chinese place name ("西宁市").
+    # None -> the sample region recorded by `yizhan demo` (<home>/sample/REGION), else the city
+    # holding most stations, else 440100 (广州市).  An invalid value stops the app at start.
+    "REGION": None,
     "SECRET_KEY": None,              # generated into <home>/secret_key if missing
 }
 

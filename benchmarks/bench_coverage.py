@@ -43,9 +43,9 @@ def guangdong_cells(res: int = 9) -> np.ndarray:
     from h3ronpy import ContainmentMode
     from h3ronpy.vector import geometry_to_cells
 
-    from yizhan.geodata.boundaries import load_boundaries
+    from yizhan.geodata.boundaries import geometry_of
 
-    province = load_boundaries("province").geometry.iloc[0]
+    province = geometry_of("440000")
     cells = geometry_to_cells(province, res, containment_mode=ContainmentMode.ContainsCentroid)
     arr = pa.array(cells).to_numpy(zero_copy_only=False).astype(np.uint64)
     return np.unique(arr) if not shapely.is_empty(province) else arr

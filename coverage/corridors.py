@@ -74,8 +74,8 @@ from ..geodata.highways import normalize_refs
 from ..geodata.sphere import EARTH_RADIUS_M, haversine_m
 from ..stations import model
 
-__all__ = ["COMPASS", "CORRIDOR_COLUMNS", "DIRECTIONS", "GAP_COLUMNS", "PIECE_COLUMNS", "PLACED_COLUMNS",
-           "CorridorResult", "analyze_corridors", "write_corridor_outputs"]
+__all__ = ["COMPASS", "CORRIDOR_COLUMNS", "CORRIDOR_COLUMNS_ZH", "DIRECTIONS", "GAP_COLUMNS", "GAP_COLUMNS_ZH",
+           "PIECE_COLUMNS", "PLACED_COLUMNS", "CorridorResult", "analyze_corridors", "write_corridor_outputs"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,18 @@ GAP_COLUMNS: tuple[str, ...] = ("ref", "direction", "piece", "from_km", "to_km",
 PIECE_COLUMNS: tuple[str, ...] = ("ref", "direction", "heading", "piece", "length_km", "n_stations")
 PLACED_COLUMNS: tuple[str, ...] = ("ref", "direction", "piece", "station_id", "name", "type", "lon",
                                    "lat", "at_km", "offset_m")
+#: Bilingual column headers of the corridor tables in a workbook (Chinese first).
+CORRIDOR_COLUMNS_ZH: dict[str, str] = {
+    "ref": "编号 ref", "name": "名称 name", "length_km": "长度（公里）length_km", "pieces": "段数 pieces",
+    "directions": "方向 directions", "stations": "服务站点数 stations",
+    "longest_gap_km": "最长空白（公里）longest_gap_km", "n_gaps_over_max": "超长空白数 n_gaps_over_max",
+    "share_within_reach": "可达比例 share_within_reach"}
+GAP_COLUMNS_ZH: dict[str, str] = {
+    "ref": "编号 ref", "name": "名称 name", "direction": "方向 direction", "piece": "段 piece",
+    "from_km": "起点（公里）from_km", "to_km": "终点（公里）to_km", "length_km": "空白长度（公里）length_km",
+    "from_lon": "起点经度 from_lon", "from_lat": "起点纬度 from_lat", "to_lon": "终点经度 to_lon",
+    "to_lat": "终点纬度 to_lat", "from_station": "起点站点 from_station", "to_station": "终点站点 to_station",
+    "over_max": "超过最大间隔 over_max"}
 
 _KM_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0 / 1000.0
 _M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
@@ -142,6 +154,13 @@ class CorridorResult:
                 "gaps": by_ref.get(str(row["ref"]), []),
             })
         return out
+
+    def gap_rows(self) -> pd.DataFrame:
+        """The gaps without geometry (longest first), with the corridor's ``name`` after ``ref``."""
+        frame = pd.DataFrame(self.gaps.drop(columns="geometry"))
+        names = dict(zip(self.corridors["ref"], self.corridors["name"]))
+        frame.insert(1, "name", frame["ref"].map(names).fillna("").astype(object))
+        return frame
 
     def gaps_geojson(self, out_crs: Any = None) -> dict[str, Any]:
         """GeoJSON FeatureCollection of the gap lines (properties: every gap column, rounded as in

@@ -9,16 +9,21 @@ Files in the output folder:
   above the floor, ranked, with the cell's ``h3`` id; ``blank_spots.parquet`` the same as GeoParquet;
 * ``blind_zones.geojson`` — 盲区: one feature per zone (outline) with ``demand``, ``area_km2``,
   ``n_cells``, ``districts``, centre ``lon``/``lat``; ``blind_zones.parquet`` as GeoParquet;
-* ``summary.csv`` (UTF-8 with BOM) and ``summary.xlsx`` — per district, city and total; the
+* ``summary.csv`` (UTF-8 with BOM) and ``summary.xlsx`` — per district, city, province and total; the
   workbook also has the blank spots, blind zones, districts without a station, hourly coverage
   (when computed) and the parameters;
-* ``hourly.csv`` when hourly coverage was computed; ``params.json``.
+* ``hourly.csv`` when hourly coverage was computed; ``params.json``;
+* with a corridor result (``yizhan analyze --highways``): ``corridors.csv`` and
+  ``corridor_gaps.geojson`` (:func:`yizhan.coverage.corridors.write_corridor_outputs`) and two more
+  sheets in ``summary.xlsx``: ``走廊 corridors`` (one row per corridor) and ``走廊空白 corridor gaps``
+  (one row per gap, longest first), with bilingual headers.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,6 +32,12 @@ import pyarrow as pa
 from ..stations.export import neutralize_formulas
 from .analysis import CoverageResult
 from .summary import SUMMARY_COLUMNS_ZH
+
+if TYPE_CHECKING:
+    from .corridors import CorridorResult
+
+#: Sheet names of the corridor tables in ``summary.xlsx``.
+CORRIDOR_SHEETS: tuple[str, str] = ("走廊 corridors", "走廊空白 corridor gaps")
 
 
 def _json_column(values: pd.Series) -> pa.Array:
@@ -76,8 +87,29 @@ def write_points_geojson(frame: pd.DataFrame, path: Path, *, columns: list[str])
         fh.write("\n]}\n")
 
 
-def write_outputs(result: CoverageResult, out_dir: str | Path, *, hourly: pd.DataFrame | None = None) -> list[Path]:
-    """Write every output file of ``result`` into ``out_dir``; returns the paths written."""
+def _corridor_tables(corridors: CorridorResult) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The corridor and gap sheets (km to 3 decimals, coordinates to 6, shares to 4; bilingual headers)."""
+    from .corridors import CORRIDOR_COLUMNS_ZH, GAP_COLUMNS_ZH
+
+    table = corridors.corridors.copy()
+    gaps = corridors.gap_rows()
+    for frame in (table, gaps):
+        for c in frame.columns:
+            if c.endswith("_km"):
+                frame[c] = frame[c].astype(float).round(3)
+            elif c.endswith(("_lon", "_lat")):
+                frame[c] = frame[c].astype(float).round(6)
+    table["share_within_reach"] = table["share_within_reach"].astype(float).round(4)
+    return (neutralize_formulas(table.rename(columns=CORRIDOR_COLUMNS_ZH)),
+            neutralize_formulas(gaps.rename(columns=GAP_COLUMNS_ZH)))
+
+
+def write_outputs(result: CoverageResult, out_dir: str | Path, *, hourly: pd.DataFrame | None = None,
+                  corridors: CorridorResult | None = None) -> list[Path]:
+    """Write every output file of ``result`` into ``out_dir``; returns the paths written.
+
+    With ``corridors`` (a :class:`~yizhan.coverage.corridors.CorridorResult`) also the corridor
+    files and the two corridor sheets of ``summary.xlsx`` (see the module docstring)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -115,10 +147,17 @@ def write_outputs(result: CoverageResult, out_dir: str | Path, *, hourly: pd.Dat
         neutralize_formulas(result.admin_blind_zones).to_excel(xl, sheet_name="无站点区县", index=False)
         if hourly is not None:
             hourly.to_excel(xl, sheet_name="分时覆盖", index=False)
+        if corridors is not None:
+            for sheet, frame in zip(CORRIDOR_SHEETS, _corridor_tables(corridors), strict=True):
+                frame.to_excel(xl, sheet_name=sheet, index=False)
         pd.DataFrame({"参数 parameter": list(result.params), "值 value": [str(v) for v in result.params.values()]}) \
             .to_excel(xl, sheet_name="参数", index=False)
     written.append(out / "summary.xlsx")
     (out / "params.json").write_text(json.dumps(result.params, ensure_ascii=False, indent=1, default=str),
                                      encoding="utf-8")
     written.append(out / "params.json")
+    if corridors is not None:
+        from .corridors import write_corridor_outputs
+
+        written += write_corridor_outputs(corridors, out)
     return written

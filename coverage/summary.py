@@ -1,4 +1,4 @@
-"""Per-district coverage summary, with city and overall rows."""
+"""Per-district coverage summary, with city, province and overall rows (any province of mainland China)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,25 @@ def _names(adcodes: pd.Index) -> list[str]:
     return [(name_of(a) or "") if a else "未知区县" for a in adcodes]
 
 
+def _parents(codes: pd.Series, level: str) -> pd.Series:
+    """The city (地级: 仙桃市 429004 is its own city, 重庆's counties belong to 500100) or province
+    adcode of each district adcode; ``""`` for a blank or unknown code.  Looks up each distinct
+    code once."""
+    from ..geodata.boundaries import city_of, province_of
+
+    find = city_of if level == "city" else province_of
+    s = codes.fillna("").astype(str)
+    uniq = pd.unique(s.to_numpy())
+    lookup = {code: (find(code) or "") if code else "" for code in uniq}
+    return s.map(lookup) if len(s) else s
+
+
 def district_summary(cells: pd.DataFrame, stations: pd.DataFrame, blank: pd.DataFrame,
                      zones: pd.DataFrame) -> pd.DataFrame:
-    """One row per district with demand or stations, then one per city, then the total.
+    """One row per district with demand or stations, then one per city (地级), one per province,
+    then the total.
 
-    Columns: adcode, name, level (district/city/total), n_stations, stations_<type> for each
+    Columns: adcode, name, level (district/city/province/total), n_stations, stations_<type> for each
     station type, demand, covered_demand, uncovered_demand, covered_share,
     mean_distance_m (demand-weighted, over cells that reach a station), n_cells,
     n_blank_spots, n_blind_zones (zones touching the district).
@@ -56,20 +70,21 @@ def district_summary(cells: pd.DataFrame, stations: pd.DataFrame, blank: pd.Data
     district = rows(dist_key, st_dist, blank["adcode"].fillna("") if len(blank) else pd.Series(dtype=str),
                     zone_sets, "district")
 
-    def city_of(s: pd.Series) -> pd.Series:
-        s = s.astype(str)
-        return s.where(s == "", s.str[:4] + "00")
-
-    city = rows(city_of(dist_key), city_of(st_dist), city_of(blank["adcode"]) if len(blank) else pd.Series(dtype=str),
-                [{a[:4] + "00" for a in z} for z in zone_sets], "city")
-    city = city[city.index != ""]
+    blank_dist = blank["adcode"] if len(blank) else pd.Series(dtype=str)
+    zone_codes = pd.Series(sorted(set().union(*zone_sets)), dtype=object)
+    upper = []
+    for level in ("city", "province"):
+        zone_map = dict(zip(zone_codes, _parents(zone_codes, level)))
+        part = rows(_parents(dist_key, level), _parents(st_dist, level), _parents(blank_dist, level),
+                    [{zone_map[a] for a in z} - {""} for z in zone_sets], level)
+        upper.append(part[part.index != ""].sort_index())
     total = pd.DataFrame({k: [v] for k, v in {
         "demand": c["demand"].sum(), "covered_demand": c["_cov"].sum(), "_wd": c["_wd"].sum(),
         "_wf": c["_wf"].sum(), "n_cells": len(c), "n_stations": len(stations),
         "n_blank_spots": len(blank), "n_blind_zones": len(zones), "level": "total"}.items()}, index=["合计"])
     for t in model.STATION_TYPES:
         total[f"stations_{t}"] = int((stations["type"] == t).sum()) if len(stations) else 0
-    out = pd.concat([district.sort_index(), city.sort_index(), total])
+    out = pd.concat([district.sort_index(), *upper, total])
     out["covered_share"] = np.where(out["demand"] > 0, out["covered_demand"] / out["demand"].where(out["demand"] > 0, 1), np.nan)
     out["uncovered_demand"] = out["demand"] - out["covered_demand"]
     out["mean_distance_m"] = np.where(out["_wf"] > 0, out["_wd"] / out["_wf"].where(out["_wf"] > 0, 1), np.nan)

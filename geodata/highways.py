@@ -28,7 +28,8 @@ from .roads import osm_file_format
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["DEFAULT_HIGHWAYS", "WAY_COLUMNS", "normalize_refs", "oneway_of", "read_highway_ways"]
+__all__ = ["DEFAULT_HIGHWAYS", "WAY_COLUMNS", "UnknownRefError", "normalize_refs", "oneway_of",
+           "read_corridor_ways", "read_highway_ways", "select_refs"]
 
 logger = logging.getLogger(__name__)
 
@@ -192,3 +193,42 @@ def read_highway_ways(
     out = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(lines, crs=4326), crs=4326)
     logger.debug("%s: %d highway way rows, %d refs", path.name, len(out), out["ref"].nunique())
     return out
+
+
+class UnknownRefError(ValueError):
+    """Refs asked for that normalise to nothing or have no way in the highway file."""
+
+
+def select_refs(ways: gpd.GeoDataFrame, refs: str | Iterable[str] | None) -> gpd.GeoDataFrame:
+    """The rows of ``ways`` (a :func:`read_highway_ways` frame) whose ``ref`` is one of ``refs``.
+
+    ``refs`` are normalised like tag values (``"g6;G109"`` is G6 and G109); ``None`` keeps every
+    row.  :class:`UnknownRefError` (a ValueError, bilingual) when ``refs`` normalise to nothing or
+    name a ref without any way in ``ways``.
+    """
+    if refs is None:
+        return ways
+    wanted = list(dict.fromkeys(r for item in ([refs] if isinstance(refs, str) else refs)
+                                for r in normalize_refs(item)))
+    if not wanted:
+        raise UnknownRefError("没有给出公路编号 / no highway ref given")
+    present = ways["ref"].isin(wanted).to_numpy()
+    absent = sorted(set(wanted) - set(ways["ref"][present]))
+    if absent:
+        listed = ", ".join(absent[:20]) + (" …" if len(absent) > 20 else "")
+        raise UnknownRefError(f"道路文件中没有这些编号的公路（{'/'.join(DEFAULT_HIGHWAYS)}）：{listed} / no "
+                              f"{'/'.join(DEFAULT_HIGHWAYS)} way with ref(s) {listed} in the highway file")
+    return ways[present].reset_index(drop=True)
+
+
+def read_corridor_ways(path: str | Path, *, refs: str | Iterable[str] | None = None) -> gpd.GeoDataFrame:
+    """:func:`read_highway_ways` of :data:`DEFAULT_HIGHWAYS` for the corridor analysis, with
+    bilingual errors: FileNotFoundError for a missing file, ValueError for a file that is not OSM
+    (XML or PBF; pyosmium's parse error is kept in the message), a wrong suffix, or a ref of
+    ``refs`` without any way in the file (:class:`UnknownRefError`, see :func:`select_refs`)."""
+    name = Path(path).name
+    try:
+        ways = read_highway_ways(path, refs=refs)
+    except RuntimeError as exc:          # pyosmium: XML/PBF parse errors
+        raise ValueError(f"无法读取 OSM 文件 {name}：{exc} / not a readable OSM file {name}: {exc}") from None
+    return select_refs(ways, refs)

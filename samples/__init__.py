@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REGIONS", "SampleRegion", "region_info", "load_sample", "sample_files"]
+__all__ = ["REGIONS", "SAMPLE_USER", "SampleRegion", "region_info", "load_sample", "sample_files"]
+
+#: The user name sample stations are imported (and replaced) as.
+SAMPLE_USER = "sample"
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,16 @@ def load_sample(registry, home: str | Path, *, region: str = "guangzhou", force:
     """Write the sample files of ``region`` into ``<home>/sample/`` and import its stations.
 
     Does nothing when the registry already has stations (unless ``force``).  The stations go
-    through the same import path as a user's file.  Files: ``stations.csv`` (the input format of
-    ``import-stations``), ``hotspots.csv`` (of ``analyze --hotspots``), ``REGION`` (the region
-    name) and, for regions with highway corridors, ``highways.osm`` (OSM XML).
+    through the same import path as a user's file, as user ``sample``, in the coordinate system
+    the region's generator declares (``CRS``; WGS-84 when it does not).  Files: ``stations.csv``
+    (the input format of ``import-stations``), ``hotspots.csv`` (of ``analyze --hotspots``, WGS-84),
+    ``REGION`` (the region name) and, for regions with highway corridors, ``highways.osm`` (OSM XML).
+
+    With ``force`` the new sample *replaces* the previous one: after the import, every station
+    whose latest change was made by user ``sample`` and that is not in the new sample (the
+    stations of another region's sample) is deleted, in one batch (``replaced_batch``; undo it with
+    ``yizhan undo --batch``).  Stations imported or edited by anyone else are kept, so a sample
+    station a user has edited stays, and a user's own stations are never touched.
     """
     from ..stations import import_stations_file
 
@@ -74,11 +84,13 @@ def load_sample(registry, home: str | Path, *, region: str = "guangzhou", force:
     if registry.count() and not force:
         return {"loaded": False, "stations": registry.count(), "region": info.key}
     gen = _module(info)
+    previous = {sid for sid, user in registry.last_writers().items() if user == SAMPLE_USER} if force else set()
     files = sample_files(home)
     files["stations"].parent.mkdir(parents=True, exist_ok=True)
     for stale in (files["roads"],):
         stale.unlink(missing_ok=True)
-    gen.generate_stations().to_csv(files["stations"], index=False, encoding="utf-8-sig")
+    stations = gen.generate_stations()
+    stations.to_csv(files["stations"], index=False, encoding="utf-8-sig")
     hotspots = gen.generate_hotspots()
     hotspots.to_csv(files["hotspots"], index=False)
     out: dict[str, Any] = {}
@@ -86,8 +98,14 @@ def load_sample(registry, home: str | Path, *, region: str = "guangzhou", force:
         gen.write_highways(files["roads"])
         out["roads_file"] = str(files["roads"])
     files["region"].write_text(info.key + "\n", encoding="utf-8")
-    result = import_stations_file(registry, files["stations"], user="sample")
+    crs = getattr(gen, "CRS", "wgs84")
+    result = import_stations_file(registry, files["stations"], crs=crs, user=SAMPLE_USER)
+    replaced_ids = sorted(previous - set(stations["编号"].astype(str)))
+    if replaced_ids:
+        removed = registry.delete_stations(replaced_ids, user=SAMPLE_USER,
+                                           note=f"replaced by the {info.key} sample")
+        out.update(replaced=removed["deleted"], replaced_batch=removed["batch"])
     return {"loaded": True, "region": info.key, "name": info.name, "name_en": info.name_en,
-            "stations": result["created"] + result["updated"] + result["unchanged"],
+            "stations": result["created"] + result["updated"] + result["unchanged"], "crs": crs,
             "hotspots": len(hotspots), "stations_file": str(files["stations"]),
             "hotspots_file": str(files["hotspots"]), **out}

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 SEED = 2021  # 粤工总〔2021〕29号, the Guangdong plan this product serves
+CITY = "440100"  # 广州市
 SAMPLE_DATE = "2026-11-02"  # a Monday
 SOURCE = "合成样例数据 / synthetic sample (yizhan.samples.guangzhou)"
 
@@ -100,10 +101,10 @@ GROUP_MIX: list[tuple[str, float, str, np.ndarray]] = [
 
 
 def _inside_guangzhou(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    from ..geodata.boundaries import district_of
+    from ..geodata.boundaries import district_of, in_area
 
     codes = district_of(lon, lat)
-    return np.array([str(c).startswith("4401") for c in codes], dtype=bool), codes
+    return in_area(codes, CITY), codes
 
 
 def _scatter(rng: np.random.Generator, n: int, places: list[tuple], weights: np.ndarray,
@@ -132,9 +133,9 @@ def _scatter(rng: np.random.Generator, n: int, places: list[tuple], weights: np.
 
 
 def _uniform_in_guangzhou(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    from ..geodata.boundaries import guangzhou_districts
+    from ..geodata.boundaries import load_boundaries
 
-    minx, miny, maxx, maxy = guangzhou_districts().total_bounds
+    minx, miny, maxx, maxy = load_boundaries("district", within=CITY).total_bounds
     lons, lats, need = [], [], n
     while need > 0:
         lon = rng.uniform(minx, maxx, need * 3)
@@ -184,7 +185,7 @@ def generate_stations(n: int = 320, *, seed: int = SEED) -> pd.DataFrame:
                 services += [s for s in _DRIVER_SERVICES if s not in services]
             status = "在运营" if rng.random() < 0.9 else ("筹建中" if rng.random() < 0.7 else "停用")
             rows.append({
-                "编号": f"GZ{codes[j] or '440100'}-{serial:04d}",
+                "编号": f"GZ{codes[j] or CITY}-{serial:04d}",
                 "名称": f"{brand}{stype}",
                 "类型": stype,
                 "服务对象": "",  # empty: the type's default groups apply

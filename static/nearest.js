@@ -132,7 +132,7 @@
     function fit() { if (b) tapMap.fitBounds(b); else tapMap.setView([23.13, 113.32], 10); }
     fit();
     // district outlines and names give orientation when there is no base map
-    YZ.getJSON('/api/boundaries?' + YZ.query({level: 'district', parent: cfg.city || '440100',
+    YZ.getJSON('/api/boundaries?' + YZ.query({level: 'district', parent: cfg.city || '',
                                               out_crs: YZ.displayCrs === 'gcj02' ? 'gcj02' : ''})).then(function (fc) {
       L.geoJSON(fc, {interactive: false, style: {color: '#546e7a', weight: 1, fillColor: '#fff', fillOpacity: 0.5}}).addTo(tapMap);
       (fc.features || []).forEach(function (f) {
@@ -161,7 +161,8 @@
     var nums = (text.match(/-?\d+(?:\.\d+)?/g) || []).map(Number);
     var crs = (document.querySelector('input[name="crs"]:checked') || {}).value || 'wgs84';
     if (nums.length !== 2 || !isFinite(nums[0]) || !isFinite(nums[1])) {
-      status('请输入“经度, 纬度”两个数字，例如 113.3245, 23.1375 / enter two numbers: longitude, latitude', true);
+      status('请输入“经度, 纬度”两个数字，例如 ' + (document.getElementById('coords').placeholder || '113.3245, 23.1375') +
+             ' / enter two numbers: longitude, latitude', true);
       return;
     }
     var lon = nums[0], lat = nums[1];

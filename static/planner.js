@@ -1,8 +1,10 @@
 // Planner map (/): fills the folium skeleton (window.YIZHAN_MAP) from the JSON API for the current view.
 // Layers: district boundaries, H3 hexagons coloured by distance class, clustered stations, blank spots,
-// blind-zone outlines.  Reloads on moveend (debounced) and on filter change; the summary table and the
-// download links follow the filters.  Counts of loaded features are published as data-* attributes on
-// #planner-map (data-hexagons, data-stations, data-blank, data-zones, data-state) for tests.
+// blind-zone outlines, and (when the server has a highway file) the gaps between stations along the
+// numbered highways (/api/corridors), coloured by length.  Reloads on moveend (debounced) and on filter
+// change; the summary table and the download links follow the filters.  Counts of loaded features are
+// published as data-* attributes on #planner-map (data-hexagons, data-stations, data-blank, data-zones,
+// data-corridors, data-state) for tests.
 (function () {
   'use strict';
   var YZ = window.YZ, cfg = YZ.config, bridge = window.YIZHAN_MAP;
@@ -14,35 +16,71 @@
   var BLANK_LIMIT = 100;
 
   // panes keep the order boundaries < hexagons < zones < blank spots < markers, each with its own canvas
-  [['yz-boundaries', 350], ['yz-cells', 360], ['yz-zones', 390], ['yz-labels', 395], ['yz-blank', 420]].forEach(function (p) {
+  [['yz-boundaries', 350], ['yz-cells', 360], ['yz-zones', 390], ['yz-labels', 395], ['yz-corridors', 400],
+   ['yz-blank', 420]].forEach(function (p) {
     map.createPane(p[0]).style.zIndex = p[1];
   });
   map.getPane('yz-labels').style.pointerEvents = 'none';
   if (map.attributionControl) map.attributionControl.setPrefix('Leaflet');
 
-  var counts = {stations: null, hexagons: null, blank: null, zones: null};
+  var counts = {stations: null, hexagons: null, blank: null, zones: null, corridors: null};
   var stationNames = YZ.stationNames;  // id -> name of every station loaded (for popups)
   var errors = {};
 
-  // -- filters ----------------------------------------------------------------------------------------
-  var districtOptions = Array.prototype.slice.call(form.elements.district.options, 1).map(function (o) {
-    return {value: o.value, text: o.textContent, city: o.getAttribute('data-city')};
-  });
-  function fillDistricts(city) {
-    var sel = form.elements.district;
+  // -- filters: province -> city -> district, for every province ----------------------------------------
+  // Provinces and cities come with the page (cfg.areas: names only); the districts of a city from the
+  // boundaries the map draws for it.  areaNames: adcode -> Chinese name of every area seen (popups).
+  var areas = cfg.areas || {provinces: [], cities: []}, areaNames = {};
+  areas.provinces.forEach(function (p) { areaNames[p[0]] = p[1]; });
+  areas.cities.forEach(function (c) { areaNames[c[0]] = c[1]; });
+  Array.prototype.slice.call(form.elements.district.options, 1).forEach(function (o) { areaNames[o.value] = o.textContent; });
+  function provinceOf(code) { return code ? String(code).slice(0, 2) + '0000' : ''; }
+  // prefix shared by every district of a city (4401, 50 for 重庆市 500100, 429004 for 仙桃市)
+  function cityPrefix(city) {
+    var c = areas.cities.filter(function (x) { return x[0] === city; })[0];
+    return c ? c[2] : String(city || '');
+  }
+  function fillCities(province) {
+    var sel = form.elements.city;
     while (sel.options.length > 1) sel.remove(1);
-    districtOptions.forEach(function (d) {
-      if (city && d.city === city) {
-        var o = YZ.el('option', {text: d.text, attrs: {value: d.value, 'data-city': d.city}});
-        sel.appendChild(o);
-      }
+    areas.cities.forEach(function (c) {
+      if (province && provinceOf(c[0]) === province) sel.appendChild(YZ.el('option', {text: c[1], attrs: {value: c[0]}}));
     });
-    sel.disabled = !city;
+    sel.value = '';
+    sel.disabled = !province;
+  }
+  var districtsReady = Promise.resolve();
+  function fillDistricts(city) {
+    var sel = form.elements.district, keep = sel.value;
+    if (!city) {
+      while (sel.options.length > 1) sel.remove(1);
+      sel.disabled = true;
+      districtsReady = Promise.resolve();
+      return districtsReady;
+    }
+    sel.disabled = false;
+    Array.prototype.slice.call(sel.options, 1).forEach(function (o) {    // another city's districts go at once
+      if (o.getAttribute('data-city') !== city) sel.removeChild(o);
+    });
+    districtsReady = getBoundaries('district', city).then(function (fc) {
+      if (form.elements.city.value !== city) return;      // another city was chosen meanwhile
+      keep = sel.value || keep;
+      while (sel.options.length > 1) sel.remove(1);
+      (fc.features || []).map(function (f) { return f.properties || {}; }).sort(function (a, b) {
+        return String(a.adcode).localeCompare(String(b.adcode));
+      }).forEach(function (p) {
+        areaNames[p.adcode] = p.name;
+        sel.appendChild(YZ.el('option', {text: p.name || p.adcode, attrs: {value: p.adcode, 'data-city': city}}));
+      });
+      sel.value = keep;
+      if (sel.value !== keep) sel.value = '';
+    }).catch(function (e) { errors.boundaries = YZ.errorText(e); publish(); });
+    return districtsReady;
   }
   function filters() {
     var f = form.elements;
-    return {city: f.city.value, district: f.district.value, group: f.group.value, type: f.type.value,
-            hour: f.hour.value, metric: f.metric.value};
+    return {province: f.province.value, city: f.city.value, district: f.district.value, group: f.group.value,
+            type: f.type.value, hour: f.hour.value, metric: f.metric.value};
   }
   function coverageParams() {
     var f = filters();
@@ -68,7 +106,7 @@
     });
     var zh = [], en = [];
     [['stations', '站点', 'stations'], ['hexagons', '网格', 'hexagons'], ['blank', '空白点', 'blank spots'],
-     ['zones', '盲区', 'blind zones']].forEach(function (k) {
+     ['zones', '盲区', 'blind zones'], ['corridors', '走廊空白', 'corridor gaps']].forEach(function (k) {
       if (counts[k[0]] === null) return;
       zh.push(YZ.fmtNumber(counts[k[0]]) + ' ' + k[1]);
       en.push(k[2]);
@@ -131,11 +169,11 @@
           ['最近站点', 'nearest', nearestName(p.nearest_id)],
           ['所在区县', 'district', p.adcode ? area + (area !== String(p.adcode) ? '（' + p.adcode + '）' : '') : '']])]);
   }
-  function districtNames(list) {
+  // names of district adcodes (the server's names when given, else those seen, else the code)
+  function districtNames(list, known) {
     if (typeof list === 'string') list = list.split(/[、,;\s]+/);
-    return (list || []).map(function (code) {
-      var d = districtOptions.filter(function (o) { return o.value === String(code); })[0];
-      return d ? d.text : String(code);
+    return (list || []).filter(Boolean).map(function (code, i) {
+      return (known && known[i]) || areaNames[String(code)] || String(code);
     }).join('、');
   }
   function zonePopup(p) {
@@ -144,32 +182,45 @@
       dl([['网格数', 'cells', p.n_cells],
           ['需求', 'demand', YZ.fmtNumber(p.demand)],
           ['面积', 'area', p.area_km2 !== undefined && p.area_km2 !== null ? Number(p.area_km2).toFixed(2) + ' km²' : ''],
-          ['涉及区县', 'districts', districtNames(p.districts)]])]);
+          ['涉及区县', 'districts', districtNames(p.districts, Array.isArray(p.district_names) ? p.district_names : null)]])]);
   }
 
   // -- layers -----------------------------------------------------------------------------------------
   var boundaryCache = {}, boundaryLayer = null, labelLayer = null, highlight = null;
-  function boundaryUrl(city) {
-    return '/api/boundaries?' + YZ.query({level: city ? 'district' : 'city', parent: city || '440000', out_crs: outCrs()});
-  }
-  function getBoundaries(city) {
-    if (!boundaryCache[city]) {
-      boundaryCache[city] = YZ.getJSON(boundaryUrl(city)).catch(function (e) { delete boundaryCache[city]; throw e; });
+  // districts of a city, cities of a province (only the chosen area's outlines are fetched)
+  function getBoundaries(level, parent) {
+    var key = level + ':' + parent;
+    if (!boundaryCache[key]) {
+      boundaryCache[key] = YZ.getJSON('/api/boundaries?' + YZ.query({level: level, parent: parent, out_crs: outCrs()}))
+        .catch(function (e) { delete boundaryCache[key]; throw e; });
     }
-    return boundaryCache[city];
+    return boundaryCache[key];
   }
-  function drawBoundaries(city) {
+  // the outlines of the chosen area: its districts (a city) or its cities (a province); none for all China
+  function areaBoundaries() {
+    var f = filters();
+    if (f.city) return getBoundaries('district', f.city);
+    if (f.province) return getBoundaries('city', f.province);
+    return Promise.resolve({type: 'FeatureCollection', features: []});
+  }
+  function drawBoundaries() {
+    var f = filters();
     pending.boundaries = true; publish();
-    return getBoundaries(city).then(function (fc) {
+    return areaBoundaries().then(function (fc) {
+      var now = filters();
+      if (now.city !== f.city || now.province !== f.province) return fc;   // a newer choice draws its own
       layers.boundaries.clearLayers();
+      highlight = null;
       boundaryLayer = L.geoJSON(fc, {pane: 'yz-boundaries', interactive: false,
                                      style: {color: '#37474f', weight: 1.4, opacity: 0.9, fill: true, fillColor: '#ffffff', fillOpacity: 0.35}});
       layers.boundaries.addLayer(boundaryLayer);
       labelLayer = L.layerGroup();
-      (fc.features || []).forEach(function (f) {
-        var b = L.geoJSON(f).getBounds();
+      (fc.features || []).forEach(function (feat) {
+        var p = feat.properties || {};
+        if (p.adcode && p.name) areaNames[p.adcode] = p.name;
+        var b = L.geoJSON(feat).getBounds();
         if (!b.isValid()) return;
-        var label = YZ.el('span', {text: (f.properties || {}).name || ''});
+        var label = YZ.el('span', {text: p.name || ''});
         labelLayer.addLayer(L.marker(b.getCenter(), {pane: 'yz-labels', interactive: false, keyboard: false,
           icon: L.divIcon({className: 'yz-area-label', html: label, iconSize: null})}));
       });
@@ -180,10 +231,13 @@
       pending.boundaries = false; publish(); return fc;
     });
   }
-  function zoomToArea(city, district) {
-    return getBoundaries(city).then(function (fc) {
+  // fit the map to the chosen district, city or province (nothing for all China)
+  function zoomToArea() {
+    var f = filters();
+    return areaBoundaries().then(function (fc) {
       if (highlight) { layers.boundaries.removeLayer(highlight); highlight = null; }
-      var feats = (fc.features || []).filter(function (f) { return !district || (f.properties || {}).adcode === district; });
+      var district = f.city ? f.district : '';
+      var feats = (fc.features || []).filter(function (feat) { return !district || (feat.properties || {}).adcode === district; });
       if (!feats.length) return;
       var layer = L.geoJSON({type: 'FeatureCollection', features: feats});
       if (district) {
@@ -191,7 +245,10 @@
                               {pane: 'yz-zones', interactive: false, style: {color: '#0d47a1', weight: 3, fill: false}});
         layers.boundaries.addLayer(highlight);
       }
-      map.fitBounds(layer.getBounds(), {padding: [10, 10]});
+      // keep the area clear of an open legend (bottom right) when the map is wide enough to afford it
+      var legend = map.getContainer().querySelector('.yz-legend');
+      var side = legend && legend.open && map.getSize().x > 2.5 * legend.offsetWidth ? legend.offsetWidth + 20 : 10;
+      map.fitBounds(layer.getBounds(), {paddingTopLeft: [10, 10], paddingBottomRight: [side, 10]});
     }).catch(function (e) { errors.boundaries = YZ.errorText(e); publish(); });
   }
 
@@ -236,6 +293,56 @@
       counts.zones = (fc.features || []).length;
     });
   }
+  // highway corridor gaps: the whole file at once (not per view), for the chosen group or truck drivers
+  var corridorClasses = cfg.corridor_classes || [];
+  function corridorClass(km) {
+    for (var i = 0; i < corridorClasses.length; i++) {
+      var c = corridorClasses[i];
+      if (c.max === null || c.max === undefined || km < c.max) return c;
+    }
+    return {color: '#7f0000'};
+  }
+  function fmtKm(km) { return km === null || km === undefined ? '' : Number(km).toFixed(1) + ' 公里 / km'; }
+  var DIRECTIONS = {forward: '正向 / forward', backward: '反向 / backward', both: '双向 / both ways'};
+  function corridorPopup(p) {
+    var title = String(p.ref || '') + (p.name ? ' ' + p.name : '');
+    return YZ.el('div', {cls: 'yz-popup'}, [
+      YZ.el('h3', {text: title}, [YZ.el('small', {text: ' 走廊空白 / corridor gap'})]),
+      dl([['空白长度', 'gap length', fmtKm(p.length_km)],
+          ['起止里程', 'from – to', p.from_km === undefined ? '' : Number(p.from_km).toFixed(1) + ' – ' +
+                                                              Number(p.to_km).toFixed(1) + ' 公里 / km'],
+          ['方向', 'direction', (DIRECTIONS[p.direction] || String(p.direction || '')) +
+                                '，第 ' + p.piece + ' 段 / piece ' + p.piece],
+          ['起点站点', 'from station', nearestName(p.from_station) || '路段起点 / start of the road'],
+          ['终点站点', 'to station', nearestName(p.to_station) || '路段终点 / end of the road'],
+          ['超过最大间隔', 'over the maximum', p.over_max ? '是 / yes' : '否 / no']])]);
+  }
+  function loadCorridors() {
+    if (!layers.corridors) return Promise.resolve();      // no highway file configured: no layer
+    var p = {group: filters().group || '货车司机', out_crs: outCrs()};
+    if (controllers.corridors) controllers.corridors.abort();
+    var ctl = controllers.corridors = new AbortController();
+    pending.corridors = true; errors.corridors = null; publish();
+    return YZ.getJSON('/api/corridors?' + YZ.query(p), {signal: ctl.signal}).then(function (data) {
+      if (ctl.signal.aborted) return;
+      layers.corridors.clearLayers();
+      var fc = (data && data.gaps) || {type: 'FeatureCollection', features: []};
+      layers.corridors.addLayer(L.geoJSON(fc, {pane: 'yz-corridors', style: function (f) {
+        return {color: corridorClass((f.properties || {}).length_km).color, weight: 5, opacity: 0.9, lineCap: 'round'};
+      }, onEachFeature: function (f, layer) {
+        var q = f.properties || {};
+        layer.bindPopup(function () { return corridorPopup(q); });
+        layer.bindTooltip(YZ.textTip(String(q.ref || '') + ' ' + fmtKm(q.length_km)), {sticky: true});
+      }}));
+      counts.corridors = (fc.features || []).length;
+    }).catch(function (e) {
+      if (e && e.name === 'AbortError') return;
+      if (e && e.status === 404) { layers.corridors.clearLayers(); return; }   // the file went away: layer stays empty
+      errors.corridors = YZ.errorText(e);
+    }).then(function () {
+      if (controllers.corridors === ctl) { pending.corridors = false; publish(); }
+    });
+  }
   function loadStations() {
     var f = filters();
     if (controllers.stations) controllers.stations.abort();
@@ -252,11 +359,13 @@
   function renderSummary() {
     var tbody = document.querySelector('#summary tbody');
     YZ.clear(tbody);
-    var f = filters(), prefix = f.city ? f.city.slice(0, 4) : '';
+    var f = filters(), prefix = f.city ? cityPrefix(f.city) : '';
+    // a city: its districts and itself; a province: its cities and itself; all China: the provinces
     var rows = summaryRows.filter(function (r) {
       var code = String(r.adcode || '');
-      if (!prefix) return r.level === 'city' || r.level === 'total' || r.level === 'province';
-      return (r.level === 'district' && code.slice(0, 4) === prefix) || code === f.city;
+      if (prefix) return (r.level === 'district' && code.indexOf(prefix) === 0) || (r.level === 'city' && code === f.city);
+      if (f.province) return (r.level === 'city' && provinceOf(code) === f.province) || (r.level === 'province' && code === f.province);
+      return r.level === 'province' || r.level === 'total';
     });
     rows.sort(function (a, b) {
       var order = {district: 0, city: 1, province: 2, total: 3};
@@ -278,11 +387,12 @@
         YZ.el('td', {cls: 'num', text: r.n_blank_spots === undefined ? '—' : r.n_blank_spots}),
         YZ.el('td', {cls: 'num', text: r.n_blind_zones === undefined ? '—' : r.n_blind_zones})]);
       if (isDistrict) {
+        // district rows are shown for the chosen city only: pick it once the city's list is in
         var pick = function () {
-          var cityCode = String(r.adcode).slice(0, 4) + '00';
-          if (form.elements.city.value !== cityCode) { form.elements.city.value = cityCode; fillDistricts(cityCode); }
-          form.elements.district.value = r.adcode;
-          form.elements.district.dispatchEvent(new Event('change', {bubbles: true}));
+          districtsReady.then(function () {
+            form.elements.district.value = r.adcode;
+            form.elements.district.dispatchEvent(new Event('change', {bubbles: true}));
+          });
         };
         tr.addEventListener('click', pick);
         tr.addEventListener('keydown', function (e) { if (e.key === 'Enter') pick(); });
@@ -337,19 +447,22 @@
   form.addEventListener('submit', function (e) { e.preventDefault(); });
   form.addEventListener('change', function (e) {
     var name = e.target && e.target.name;
-    if (name === 'city') {
+    if (name === 'province' || name === 'city') {
+      if (name === 'province') fillCities(form.elements.province.value);
+      form.elements.district.value = '';
       fillDistricts(form.elements.city.value);
-      drawBoundaries(form.elements.city.value);
-      zoomToArea(form.elements.city.value, '');
+      drawBoundaries();
+      zoomToArea();
       renderSummary();
       return;  // moveend reloads the view
     }
     if (name === 'district') {
-      zoomToArea(form.elements.city.value, form.elements.district.value);
+      zoomToArea();
       renderSummary();
       return;
     }
     if (name === 'type' || name === 'group') loadStations();
+    if (name === 'group') loadCorridors();
     if (name === 'type') return;
     updateThreshold();
     updateDownloads();
@@ -360,9 +473,11 @@
   fillDistricts(form.elements.city.value);
   updateThreshold();
   updateDownloads();
-  drawBoundaries(form.elements.city.value);
+  drawBoundaries();
+  if (cfg.fit_area) zoomToArea();           // REGION set: open on that area rather than on the stations
   loadStations();
   loadSummary();
   reloadView();
+  loadCorridors();
   window.YIZHAN_PLANNER = {reload: reloadView, counts: counts};
 })();

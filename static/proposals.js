@@ -54,7 +54,8 @@
     });
   }
 
-  var boundariesReady = YZ.getJSON('/api/boundaries?' + YZ.query({level: 'district', parent: area.city || cfg.city || '440100', out_crs: outCrs})).then(function (fc) {
+  // the districts around: the union's city, a scoped planner's area, else the maps' default area
+  var boundariesReady = YZ.getJSON('/api/boundaries?' + YZ.query({level: 'district', parent: area.city || cfg.city || '', out_crs: outCrs})).then(function (fc) {
     L.geoJSON(fc, {interactive: false, style: function (f) {
       var own = area.adcode && (f.properties || {}).adcode === area.adcode;
       return own ? {color: '#0d47a1', weight: 3, fillColor: '#ffffff', fillOpacity: 0.75}

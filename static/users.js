@@ -35,7 +35,7 @@
     return el('tr', {cls: u.active ? '' : 'inactive', attrs: {'data-id': u.id}}, [
       el('td', {cls: 'u-name', text: u.username}),
       el('td', {}, [role]),
-      el('td', {}, [area, el('small', {cls: 'd-block muted', text: names[u.adcode] || ''})]),
+      el('td', {}, [area, el('small', {cls: 'd-block muted', text: u.area_name || names[u.adcode] || ''})]),
       el('td', {text: u.active ? '启用 / active' : '停用 / inactive'}),
       el('td', {cls: 'small', text: (u.created_at || '').slice(0, 10)}),
       el('td', {cls: 'text-nowrap'}, [save, ' ', pw, ' ', act])]);

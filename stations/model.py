@@ -4,11 +4,30 @@ A station registry frame (pandas DataFrame) has the columns in :data:`COLUMNS`; 
 fields (``groups``, ``services``) are stored as strings joined with ``、`` in canonical order so the
 frame exports to CSV/XLSX unchanged.  Coordinates ``lon``/``lat`` are WGS-84 degrees; the values
 as given by the user are kept in ``orig_lon``/``orig_lat`` with their system in ``orig_crs``.
+
+Vocabulary
+----------
+Spellings are compared after removing spaces, brackets, quotes and Chinese punctuation (so
+``“会、站、家”一体化`` and ``会站家一体化`` are the same key); every alias maps to exactly one
+canonical value, and list fields are written in the canonical order of :data:`SERVICES` /
+:data:`GROUPS`.  Decisions taken for the Guangdong (粤工总〔2021〕29号) and Qinghai (青总办〔2021〕45号)
+plans:
+
+* "会、站、家"一体化 (union, station and home in one place) is the type 职工服务中心.
+* 工会户外劳动者服务站点 (the ACFTU name, used by Qinghai) is the union-run station, 工会爱心驿站;
+  户外劳动者服务站点/户外劳动者站点 without 工会 are points run by others (红色蒲公英, 暖蜂 …).
+* 职工书屋 is a service of its own (a union reading room, counted by the unions as a position),
+  no longer an alias of 图书 (a shelf of books and newspapers).
+* 温馨小屋 is a service: a room for women workers to rest and nurse (母婴室, 哺乳室, 爱心妈妈小屋).
+* What truck drivers need at a 司机之家 gets its own services: 货车停车 (room for heavy vehicles;
+  停车 alone is parking for e-bikes and cars), 餐饮 (hot meals served; 热饭 is heating one's own
+  food in a microwave) and 住宿 (a bed for the night: 床位, 休息室过夜), besides 淋浴 and 洗衣.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
@@ -40,6 +59,8 @@ _TYPE_ALIASES: dict[str, str] = {
     "工会户外劳动者爱心驿站": "工会爱心驿站",
     "户外劳动者爱心驿站": "工会爱心驿站",
     "工会户外劳动者服务站点": "工会爱心驿站",
+    "工会户外劳动者站点": "工会爱心驿站",
+    "工会户外劳动者服务站": "工会爱心驿站",
     "unionlovestation": "工会爱心驿站",
     "lovestation": "工会爱心驿站",
     "货车司机之家": "司机之家",
@@ -58,11 +79,18 @@ _TYPE_ALIASES: dict[str, str] = {
     "riderhome": "网约送餐员之家",
     "ridershome": "网约送餐员之家",
     "职工服务中心会站家一体": "职工服务中心",
+    "职工服务中心会站家一体化": "职工服务中心",
     "会站家一体": "职工服务中心",
+    "会站家一体化": "职工服务中心",
     "会站家一体职工服务中心": "职工服务中心",
+    "会站家一体化职工服务中心": "职工服务中心",
+    "会站家一体化服务中心": "职工服务中心",
+    "会站家一体化服务阵地": "职工服务中心",
+    "会站家": "职工服务中心",
     "servicecentre": "职工服务中心",
     "servicecenter": "职工服务中心",
     "户外劳动者服务站": "户外劳动者服务站点",
+    "户外劳动者站点": "户外劳动者服务站点",
     "户外劳动者驿站": "户外劳动者服务站点",
     "户外劳动者服务驿站": "户外劳动者服务站点",
     "红色蒲公英驿站": "户外劳动者服务站点",
@@ -117,8 +145,18 @@ _HOST_ALIASES: dict[str, str] = {
 }
 
 # -- services ------------------------------------------------------------------------------------
-SERVICES: tuple[str, ...] = ("饮水", "热饭", "充电", "卫生间", "休息座椅", "空调", "药箱", "停车",
-                             "淋浴", "洗衣", "无线网络", "图书", "维修工具")
+SERVICES: tuple[str, ...] = ("饮水", "热饭", "餐饮", "充电", "卫生间", "休息座椅", "空调", "药箱", "停车",
+                             "货车停车", "淋浴", "洗衣", "住宿", "无线网络", "图书", "职工书屋", "温馨小屋",
+                             "维修工具")
+#: English labels, for the bilingual interface and reports.
+SERVICES_EN: dict[str, str] = {
+    "饮水": "drinking water", "热饭": "microwave (heat your own food)", "餐饮": "hot meals",
+    "充电": "charging", "卫生间": "toilet", "休息座椅": "seats", "空调": "air conditioning",
+    "药箱": "first-aid kit", "停车": "parking (e-bikes, cars)", "货车停车": "truck parking",
+    "淋浴": "shower", "洗衣": "laundry", "住宿": "beds for the night", "无线网络": "Wi-Fi",
+    "图书": "books and newspapers", "职工书屋": "workers' reading room (职工书屋)",
+    "温馨小屋": "rest and nursing room for women (温馨小屋)", "维修工具": "repair tools",
+}
 _SERVICE_ALIASES: dict[str, str] = {
     "喝水": "饮水", "饮用水": "饮水", "热水": "饮水", "water": "饮水",
     "微波炉": "热饭", "热饭/微波炉": "热饭", "加热": "热饭", "微波炉热饭": "热饭", "microwave": "热饭",
@@ -127,11 +165,23 @@ _SERVICE_ALIASES: dict[str, str] = {
     "休息": "休息座椅", "座椅": "休息座椅", "歇脚": "休息座椅", "seats": "休息座椅", "rest": "休息座椅",
     "冷气": "空调", "纳凉": "空调", "避暑": "空调", "aircon": "空调",
     "医药箱": "药箱", "应急药箱": "药箱", "药品": "药箱", "firstaid": "药箱",
+    "热餐": "餐饮", "热食": "餐饮", "供餐": "餐饮", "就餐": "餐饮", "用餐": "餐饮", "食堂": "餐饮",
+    "餐厅": "餐饮", "快餐": "餐饮", "简餐": "餐饮", "司机餐厅": "餐饮", "meals": "餐饮", "hotmeals": "餐饮",
+    "canteen": "餐饮",
     "停车位": "停车", "parking": "停车",
+    "大车停车": "货车停车", "重型车停车": "货车停车", "货车停车位": "货车停车", "大车停车位": "货车停车",
+    "货车停车场": "货车停车", "大车停车场": "货车停车", "重型车辆停车": "货车停车", "大货车停车": "货车停车",
+    "truckparking": "货车停车", "lorryparking": "货车停车", "hgvparking": "货车停车",
     "洗澡": "淋浴", "shower": "淋浴",
     "洗衣机": "洗衣", "laundry": "洗衣",
+    "床位": "住宿", "过夜": "住宿", "休息室过夜": "住宿", "过夜休息": "住宿", "宿舍": "住宿", "客房": "住宿",
+    "住宿床位": "住宿", "beds": "住宿", "overnight": "住宿", "accommodation": "住宿",
     "wifi": "无线网络", "无线上网": "无线网络", "上网": "无线网络",
-    "书报": "图书", "职工书屋": "图书", "阅读": "图书",
+    "书报": "图书", "阅读": "图书", "books": "图书",
+    "书屋": "职工书屋", "职工书屋分屋": "职工书屋", "职工阅览室": "职工书屋", "workersreadingroom": "职工书屋",
+    "母婴室": "温馨小屋", "哺乳室": "温馨小屋", "爱心妈妈小屋": "温馨小屋", "妈咪小屋": "温馨小屋",
+    "女职工休息哺乳室": "温馨小屋", "女职工温馨小屋": "温馨小屋", "职工温馨小屋": "温馨小屋",
+    "nursingroom": "温馨小屋", "mothersroom": "温馨小屋",
     "打气": "维修工具", "维修": "维修工具", "工具": "维修工具",
 }
 
@@ -150,11 +200,12 @@ COLUMNS: tuple[str, ...] = (
 )
 
 _SPLIT_RE = re.compile(r"[、,，;；/|\s]+")
-_KEY_RE = re.compile(r"[\s_\-—()（）\"'“”‘’·.]+")
+_KEY_RE = re.compile(r"[\s_\-—()（）\"'“”‘’·.、,，。:：;；!！《》「」『』【】〔〕]+")
 
 
 def _key(text: str) -> str:
-    return _KEY_RE.sub("", str(text)).lower()
+    """Comparison key of a spelling: NFKC, without spaces, brackets, quotes and punctuation, lower case."""
+    return _KEY_RE.sub("", unicodedata.normalize("NFKC", str(text))).lower()
 
 
 def _lookup(text: str, canonical: Iterable[str], aliases: dict[str, str]) -> str | None:

@@ -47,18 +47,27 @@ ROLE_NAMES: dict[str, str] = {"admin": "管理员", "planner": "规划人员", "
 
 
 def scope_prefix(user: dict[str, Any] | None) -> str | None:
-    """The adcode prefix a user may change: "" for admins and province-wide planners, "4401" for a
-    planner of city 440100, "440106" for that district's union; None for anonymous visitors."""
+    """The adcode prefix a user may change, for an area of any province: "" for admins and
+    planners without an area; for a planner the prefix shared by every district of its province or
+    city ("63" for 630000, "6301" for 西宁市 630100, "50" for 重庆市 500100, "429004" for 仙桃市);
+    a district union's own code ("630102"); None for anonymous visitors."""
     if not user:
         return None
     if user["role"] == "admin":
         return ""
-    code = str(user.get("adcode") or "")
+    code = str(user.get("adcode") or "").strip()
     if user["role"] == "district":
         return code or None
-    while code.endswith("00"):
-        code = code[:-2]
-    return code
+    if not code:
+        return ""
+    from ..geodata.boundaries import area_prefix
+
+    try:
+        return area_prefix(code)
+    except ValueError:          # a code the boundary data does not know: its non-zero head
+        while code.endswith("00"):
+            code = code[:-2]
+        return code
 
 
 def in_scope(user: dict[str, Any] | None, adcode: object) -> bool:
@@ -441,6 +450,38 @@ class Registry:
                 s.execute(insert(HistoryRow), rows)
         return len(frame)
 
+    def last_writers(self) -> dict[str, str]:
+        """Station id -> user of the station's latest history entry, for every current station
+        (stations without history are left out)."""
+        latest = (select(HistoryRow.station_id, func.max(HistoryRow.id).label("hid"))
+                  .group_by(HistoryRow.station_id).subquery())
+        stmt = (select(HistoryRow.station_id, HistoryRow.user)
+                .join(latest, HistoryRow.id == latest.c.hid)
+                .join(StationRow, StationRow.id == HistoryRow.station_id))
+        with self.engine.connect() as conn:
+            return {sid: user for sid, user in conn.execute(stmt).all()}
+
+    def delete_stations(self, station_ids: list[str], *, user: str = "", note: str = "") -> dict[str, Any]:
+        """Delete several stations in one transaction, recorded in history under one batch id (so
+        :meth:`undo_batch` restores them all); unknown ids are ignored.  Returns ``deleted``, ``batch``."""
+        batch = uuid.uuid4().hex
+        ids = list(dict.fromkeys(str(i) for i in station_ids))
+        at = _now()
+        deleted = 0
+        with self.Session.begin() as s:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows = list(s.scalars(select(StationRow).where(StationRow.id.in_(chunk))))
+                if not rows:
+                    continue
+                history = [{"station_id": r.id, "action": "delete",
+                            "before": json.dumps(_row_dict(r), ensure_ascii=False), "after": None,
+                            "user": user, "at": at, "batch": batch, "note": note} for r in rows]
+                s.execute(delete(StationRow).where(StationRow.id.in_([r.id for r in rows])))
+                s.execute(insert(HistoryRow), history)
+                deleted += len(rows)
+        return {"deleted": deleted, "batch": batch}
+
     # -- backup ------------------------------------------------------------------------------
     def backup(self, path: str | Path) -> Path:
         """Write a consistent copy of the registry database to ``path`` (SQLite's online backup).
@@ -513,7 +554,7 @@ class Registry:
         if role == "district" and not (adcode.isdigit() and len(adcode) == 6):
             raise RegistryError("区工会账号必须绑定 6 位行政区划代码 / a district account needs a 6-digit adcode")
         if role == "planner" and adcode and not (adcode.isdigit() and len(adcode) == 6):
-            raise RegistryError("规划人员的辖区应为 6 位行政区划代码（省或市），或留空表示全省 / a planner's scope "
+            raise RegistryError("规划人员的辖区应为 6 位行政区划代码（省或市），或留空表示不限地区 / a planner's scope "
                                 "must be a 6-digit province or city adcode, or empty for everywhere")
         return adcode if role in ("district", "planner") else ""
 

@@ -127,7 +127,7 @@ def validate_table(
 
     # -- text fields -----------------------------------------------------------------------
     texts = {c: _text(f, c) for c in ("id", "name", "type", "groups", "address", "adcode", "district",
-                                       "city", "host", "services", "hours", "capacity", "phone",
+                                       "city", "province", "host", "services", "hours", "capacity", "phone",
                                        "status", "source", "updated_at")}
     for c, limit in _TEXT_LIMITS.items():
         s = texts[c]
@@ -237,13 +237,23 @@ def validate_table(
     by_name = pd.Series("", index=f.index, dtype=object)
     named = (adcode == "") & (texts["district"] != "")
     if named.any():
-        key = texts["district"].where(named, "") + "|" + texts["city"].where(named, "")
+        key = (texts["district"].where(named, "") + "|" + texts["city"].where(named, "") + "|"
+               + texts["province"].where(named, ""))
 
-        def _lookup(k: str) -> str:
-            district, city = k.split("|", 1)
-            return boundaries.lookup_adcode(district, city=city or None) or "" if district else ""
+        def _lookup(k: str) -> tuple[str, ...]:
+            district, city, province = k.split("|", 2)
+            return tuple(sorted(boundaries.lookup_adcodes(district, city=city or None, province=province or None)))
 
-        by_name = _map_unique(key, _lookup).fillna("")
+        candidates = _map_unique(key, _lookup)
+        by_name[:] = [c[0] if c and len(c) == 1 else "" for c in candidates]
+        # a name several units share (朝阳区: Beijing and Changchun) with no city to tell them
+        # apart: the one nearest the station's location (one distance call per name and unit)
+        several = (named & candidates.map(lambda c: bool(c) and len(c) > 1)).to_numpy() & usable
+        for k in pd.unique(key[several]):
+            rows = np.flatnonzero(several & (key == k).to_numpy())
+            codes = candidates.iloc[rows[0]]
+            dist = np.stack([boundaries.distance_to_district_m(wlon[rows], wlat[rows], c) for c in codes])
+            by_name.iloc[rows] = np.asarray(codes, dtype=object)[np.nanargmin(np.nan_to_num(dist, nan=np.inf), axis=0)]
     stated = np.where(adcode != "", adcode, by_name).astype(object)
     check = usable & (stated != "") & (adcode.str.fullmatch(r"\d{6}") | (adcode == "")).to_numpy()
     if check.any():

@@ -10,6 +10,7 @@ other host are aborted: the tests assert that none was even attempted.  Screensh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -35,23 +36,21 @@ def _unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    """The app on a temporary home with the sample, served on 127.0.0.1:<free port>."""
+@contextlib.contextmanager
+def _serving(home: Path, region: str | None = None, **config):
+    """The app on ``home`` with the sample of ``region`` loaded, served on 127.0.0.1:<free port>;
+    yields ``{"url", "app", "registry"}``."""
     from werkzeug.serving import make_server
     from yizhan.app import create_app
     from yizhan.samples import load_sample
 
-    home = tmp_path_factory.mktemp("browser-home")
     with pytest.MonkeyPatch.context() as mp:
         for key in list(os.environ):
             if key.startswith("YIZHAN_"):
                 mp.delenv(key)
-        app = create_app({"HOME": str(home), "TILES": "none", "RATE_LIMIT_ENABLED": False})
+        app = create_app({"HOME": str(home), "TILES": "none", "RATE_LIMIT_ENABLED": False, **config})
     reg = app.extensions["yizhan"].registry
-    load_sample(reg, home)
-    reg.create_user("tianhe-union", PASSWORD, "district", adcode="440106")
-    reg.create_user("planner", PASSWORD, "planner")
+    load_sample(reg, home, region=region or "guangzhou")
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -60,6 +59,15 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     finally:
         srv.shutdown()
         thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """The app on a temporary home with the Guangzhou sample and two accounts."""
+    with _serving(tmp_path_factory.mktemp("browser-home")) as srv:
+        srv["registry"].create_user("tianhe-union", PASSWORD, "district", adcode="440106")
+        srv["registry"].create_user("planner", PASSWORD, "planner")
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -254,10 +262,9 @@ def _login(page, base: str, username: str) -> None:
 
 
 def _inside_tianhe() -> tuple[float, float]:
-    from yizhan.geodata.boundaries import load_boundaries
+    from yizhan.geodata.boundaries import geometry_of
 
-    districts = load_boundaries("district")
-    point = districts.loc[districts["adcode"] == "440106", "geometry"].iloc[0].representative_point()
+    point = geometry_of("440106").representative_point()
     return point.x, point.y
 
 
@@ -314,4 +321,75 @@ def test_proposal_flow_submit_review_accept_build(browser, server) -> None:
     station = [s for s in server["registry"].stations().to_dict("records") if s["name"] == name]
     assert len(station) == 1 and station[0]["status"] == "筹建中" and station[0]["adcode"] == "440106"
     rec.check()
+    context.close()
+
+
+# -- (d) a second province: the Qinghai sample with highway corridors --------------------------------------
+@pytest.fixture(scope="module")
+def qinghai_server(tmp_path_factory: pytest.TempPathFactory):
+    """The app on a home with the Qinghai sample (stations, hotspots, highways.osm), REGION=qinghai."""
+    with _serving(tmp_path_factory.mktemp("browser-qinghai"), "qinghai", REGION="qinghai") as srv:
+        yield srv
+
+
+#: Gap lines drawn in the corridor layer (canvas renderer: counted from the Leaflet layers, with
+#: the share of them inside the current view).
+DRAWN_GAPS = """() => { let n = 0, inView = 0; const m = window.YIZHAN_MAP;
+  m.layers.corridors.eachLayer(g => g.eachLayer(l => { n += 1;
+    if (m.map.getBounds().intersects(l.getBounds())) inView += 1; }));
+  return [n, inView]; }"""
+
+
+def _ready(page, extra: str = "true") -> None:
+    page.wait_for_function(
+        "() => { const b = document.getElementById('planner-map');"
+        " return b && b.dataset.state === 'ready' && " + extra + "; }", timeout=TIMEOUT_MS)
+
+
+def test_qinghai_map_with_a_city_selected_draws_hexagons_stations_and_corridor_gaps(browser, qinghai_server) -> None:
+    from yizhan.geodata.boundaries import in_area
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    rec = Recorder(context)
+    page = context.new_page()
+    rec.watch(page)
+    page.goto(qinghai_server["url"] + "/")
+    # REGION=qinghai: the province is preselected and its cities are offered
+    assert page.locator("#filters select[name=province]").input_value() == "630000"
+    cities = page.locator("#filters select[name=city] option").all_inner_texts()
+    assert "西宁市" in cities and "海西蒙古族藏族自治州" in cities
+    _ready(page, "+b.dataset.hexagons > 0 && +b.dataset.stations > 0 && +b.dataset.corridors > 0")
+    box = page.locator("#planner-map")
+    assert int(box.get_attribute("data-stations")) == qinghai_server["registry"].count()
+    gaps_province = int(box.get_attribute("data-corridors"))
+    assert page.evaluate(DRAWN_GAPS)[0] == gaps_province
+    assert page.locator(".leaflet-yz-corridors-pane canvas").count() == 1
+    assert "走廊空白" in page.locator(".yz-legend").inner_text()
+    _shot(page, "qinghai.png")
+
+    # 海西州: the corridors run through it (G6, G109, G315); hexagons of truck stops, stations along the roads
+    zoom = page.evaluate("window.YIZHAN_MAP.map.getZoom()")
+    page.select_option("#filters select[name=city]", "632800")
+    page.wait_for_function("(z) => window.YIZHAN_MAP.map.getZoom() >= z", arg=zoom, timeout=TIMEOUT_MS)
+    page.select_option("#filters select[name=group]", "货车司机")
+    _ready(page, "+b.dataset.hexagons > 0 && +b.dataset.corridors > 0")
+    bounds = page.evaluate("window.YIZHAN_MAP.map.getBounds().toBBoxString()")
+    west, south, east, north = (float(v) for v in bounds.split(","))
+    assert west < 97.37 < east and south < 37.37 < north              # 德令哈 is in view
+    assert page.evaluate(DRAWN_GAPS)[1] > 0
+    assert page.locator(".awesome-marker, .marker-cluster").count() > 0
+    _shot(page, "qinghai-haixi.png")
+
+    # 西宁市: riders' hexagons and the city's stations; the summary lists its districts
+    page.select_option("#filters select[name=group]", "外卖配送员")
+    page.select_option("#filters select[name=city]", "630100")
+    _ready(page, "+b.dataset.hexagons > 0")
+    page.wait_for_selector("#summary tbody tr[data-adcode='630102']", timeout=TIMEOUT_MS)
+    assert "城东区" in page.locator("#summary tbody").inner_text()
+    codes = page.eval_on_selector_all("#summary tbody tr[data-adcode]", "rs => rs.map(r => r.dataset.adcode)")
+    assert codes and in_area([c for c in codes if c != "630100"], "630100").all()
+    assert page.locator(".awesome-marker, .marker-cluster").count() > 0
+    _shot(page, "qinghai-xining.png")
+    rec.check()
+    assert any("/api/corridors?" in u for u in rec.requests)
     context.close()

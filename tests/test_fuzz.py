@@ -10,7 +10,8 @@ traceback (TESTING propagates exceptions).
 
 Bounded and deterministic: ``derandomize``, no example database, MAX_EXAMPLES generated cases per
 operation and run (plus schemathesis' fixed boundary and example cases), a tiny data set (three
-stations, 60 hotspots, no road network: ``metric=network`` answers the documented 409).  One pytest
+stations, 60 hotspots, no road network: ``metric=network`` answers the documented 409; the highway
+file of :mod:`test_corridors_cli` for ``/api/corridors``).  One pytest
 item per operation and run, so a failure names the operation: ``test_admin[POST /api/stations][admin1]``.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import STATION_ROWS, write_csv
+from test_corridors_cli import write_osm
 
 try:
     import schemathesis
@@ -125,7 +127,8 @@ def fuzz_app(tmp_path_factory):
         tmp = tmp_path_factory.mktemp("fuzz")
         (tmp / "home").mkdir()
         app = create_app({"HOME": str(tmp / "home"), "TESTING": True, "RATE_LIMIT_ENABLED": False,
-                          "HOTSPOTS_FILE": str(_hotspots(tmp / "hot.csv"))})
+                          "HOTSPOTS_FILE": str(_hotspots(tmp / "hot.csv")),
+                          "HIGHWAYS_FILE": str(write_osm(tmp / "highways.osm"))})
     reg = app.extensions["yizhan"].registry
     import_stations_file(reg, write_csv(tmp / "s.csv", STATION_ROWS), user="seed")
     reg.create_user("admin1", PASSWORD, "admin")

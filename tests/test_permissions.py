@@ -40,7 +40,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/coverage/cells"): "public", ("GET", "/api/coverage/blank-spots"): "public",
     ("GET", "/api/coverage/blind-zones"): "public", ("GET", "/api/coverage/summary"): "public",
     ("GET", "/api/coverage/hourly"): "public", ("GET", "/api/coverage/download"): "public",
-    ("GET", "/api/impact"): "public", ("GET", "/api/siting"): "public",
+    ("GET", "/api/impact"): "public", ("GET", "/api/siting"): "public", ("GET", "/api/corridors"): "public",
     ("GET", "/api/proposals"): "login", ("POST", "/api/proposals"): "district",
     ("GET", "/api/proposals/<int(max=2147483647):pid>"): "login",
     ("POST", "/api/proposals/<int(max=2147483647):pid>/review"): "planner",

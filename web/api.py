@@ -5,7 +5,7 @@ Every answer is JSON (GeoJSON for map layers, files for downloads); bad input ge
 rejected.  Coordinates in answers are WGS-84 unless ``out_crs`` asks for GCJ-02 (Amap, Tencent) or
 BD-09 (Baidu): then every coordinate of the GeoJSON is converted, so overlays sit right on those tiles.
 
-Public (riders, no login): stations, nearest, boundaries, coverage layers, impact, siting, me.
+Public (riders, no login): stations, nearest, boundaries, coverage layers, corridors, impact, siting, me.
 Login required: proposals (roles as in :mod:`yizhan.stations.proposals`); every POST also needs the
 session's CSRF token in ``X-CSRF-Token`` (checked in :mod:`yizhan.web.auth`).
 """
@@ -135,6 +135,20 @@ def _network_for(metric: str) -> Any:
 
 
 # -- stations ---------------------------------------------------------------------------------------
+def _adcode_prefix(code: str) -> str:
+    """The station-adcode prefix of an ``adcode`` filter: a 6-digit code is an area (province,
+    city or district; 404 when unknown), shorter digits a raw prefix (``4401``)."""
+    from ..geodata.boundaries import area_prefix, is_known
+
+    if not _ADCODE.fullmatch(code):
+        raise ApiError("行政区划代码应为 1 到 6 位数字", "adcode must be 1 to 6 digits", field="adcode")
+    if len(code) < 6:
+        return code.rstrip("0") or code
+    if not is_known(code):
+        raise ApiError(f"未知的行政区划代码：{code}", f"unknown adcode: {code}", status=404, field="adcode")
+    return area_prefix(code)
+
+
 @bp.route("/stations")
 def stations():  # noqa: ANN201
     """Stations as a GeoJSON FeatureCollection; filters: type, group, status, adcode, bbox; out_crs."""
@@ -155,10 +169,7 @@ def stations():  # noqa: ANN201
             raise ApiError("未知状态", "unknown status", field="status")
         frame = frame[frame["status"] == status]
     if a.get("adcode", ""):
-        code = a["adcode"]
-        if not _ADCODE.fullmatch(code):
-            raise ApiError("行政区划代码应为 1 到 6 位数字", "adcode must be 1 to 6 digits", field="adcode")
-        frame = frame[frame["adcode"].astype(str).str.startswith(code.rstrip("0") or code)]
+        frame = frame[frame["adcode"].astype(str).str.startswith(_adcode_prefix(a["adcode"]))]
     if bbox is not None:
         frame = frame[geo.in_bbox(frame["lon"].to_numpy(dtype=float), frame["lat"].to_numpy(dtype=float), bbox)]
     if out_crs != "wgs84" and len(frame):
@@ -385,15 +396,18 @@ def me():  # noqa: ANN201
 # -- boundaries -------------------------------------------------------------------------------------
 @bp.route("/boundaries")
 def boundaries():  # noqa: ANN201
-    """Administrative boundaries (simplified for display) of one level, optionally under a parent."""
+    """Administrative boundaries (simplified for display) of one level inside an area (``parent``:
+    any province, city or district of mainland China; default: the maps' default area)."""
     from ..geodata.boundaries import LEVELS
+    from .regions import current_area, default_parent
 
     a = args({"level", "parent", "out_crs"})
     level = choice(a, "level", LEVELS, "district")
     parent = a.get("parent", "")
     if parent and not (_ADCODE.fullmatch(parent) and len(parent) == 6):
         raise ApiError("参数 parent 应为 6 位行政区划代码", "parameter parent must be a 6-digit adcode", field="parent")
-    text = geo.boundaries_text(level, parent, _out_crs(a))
+    out_crs = _out_crs(a)
+    text = geo.boundaries_text(level, parent or default_parent(level, current_area()), out_crs)
     if text is None:
         raise ApiError(f"未知的行政区划代码：{parent}", f"unknown adcode: {parent}", status=404, field="parent")
     return _geojson(text)
@@ -549,6 +563,113 @@ def coverage_download():  # noqa: ANN201
     return send_file(io.BytesIO(data), mimetype=_MIMETYPES[fmt], as_attachment=True, download_name=name)
 
 
+# -- highway corridors -------------------------------------------------------------------------------
+CORRIDOR_PARAMS = {"ref", "group", "station_radius_m", "reach_km", "max_gap_km", "adcode", "out_crs"}
+#: Most ``ref`` values one request may give, and the longest one (characters).
+MAX_REFS = 50
+MAX_REF_LEN = 50
+#: Properties of each gap line in the ``gaps`` FeatureCollection of /api/corridors.
+CORRIDOR_GAP_PROPERTIES = ("ref", "name", "length_km", "from_km", "to_km", "direction", "piece", "over_max",
+                           "from_station", "to_station")
+
+
+def _corridor_refs() -> tuple[str, ...] | None:
+    """The ``ref`` parameters (repeatable, each may list several: ``G6,G109``), normalised and sorted;
+    None when none is given (every ref of the file)."""
+    from flask import request
+
+    from ..geodata.highways import normalize_refs
+
+    raw = [v for v in request.args.getlist("ref") if v.strip()]
+    if not raw:
+        return None
+    if len(raw) > MAX_REFS or any(len(v) > MAX_REF_LEN for v in raw):
+        raise ApiError(f"参数 ref 最多 {MAX_REFS} 个，每个最多 {MAX_REF_LEN} 字",
+                       f"at most {MAX_REFS} ref parameters of at most {MAX_REF_LEN} characters", field="ref")
+    refs = sorted({r for v in raw for r in normalize_refs(v)})
+    if not refs:
+        raise ApiError("参数 ref 中没有公路编号", "parameter ref holds no highway ref", field="ref")
+    return tuple(refs)
+
+
+def _positive(a: dict[str, str], name: str, hi: float, default: float) -> float:
+    value = number(a, name, 0, hi, default=default)
+    if value <= 0:
+        raise ApiError(f"参数 {name} 应大于 0", f"parameter {name} must be greater than 0", field=name)
+    return value
+
+
+def _area(adcode: str) -> Any:
+    """The boundary polygon of a 6-digit adcode (404 when unknown)."""
+    from ..geodata.boundaries import geometry_of
+
+    if not (_ADCODE.fullmatch(adcode) and len(adcode) == 6):
+        raise ApiError("参数 adcode 应为 6 位行政区划代码", "parameter adcode must be a 6-digit adcode", field="adcode")
+    geom = geometry_of(adcode)  # a district's polygon, or a city's/province's union (built once, cached)
+    if geom is None:
+        raise ApiError(f"未知的行政区划代码：{adcode}", f"unknown adcode: {adcode}", status=404, field="adcode")
+    return geom
+
+
+def _corridors_text(result: Any, adcode: str, out_crs: str) -> str:
+    """The /api/corridors answer of a corridor result: corridors touching the area (all without an
+    adcode) with their gaps touching it, and those gaps as lines in ``out_crs``."""
+    import dataclasses
+
+    import shapely
+
+    view = result
+    if adcode:
+        area = _area(adcode)
+        shapely.prepare(area)
+        gap_in = shapely.intersects(np.asarray(result.gaps.geometry.to_numpy(), dtype=object), area)
+        piece_in = shapely.intersects(np.asarray(result.pieces.geometry.to_numpy(), dtype=object), area)
+        refs = set(result.pieces["ref"].to_numpy()[piece_in])
+        view = dataclasses.replace(result, corridors=result.corridors[result.corridors["ref"].isin(refs)],
+                                   gaps=result.gaps[gap_in & result.gaps["ref"].isin(refs).to_numpy()])
+    rows = view.gap_rows()
+    props = pd.DataFrame({c: rows[c].to_numpy() for c in CORRIDOR_GAP_PROPERTIES})
+    for c in ("length_km", "from_km", "to_km"):
+        props[c] = props[c].astype(float).round(3)
+    geoms = geo.transform_geoms(np.asarray(view.gaps.geometry.to_numpy(), dtype=object), out_crs)
+    features = geo.feature_strings(geo.geometry_json(geoms), props, list(CORRIDOR_GAP_PROPERTIES))
+    params = geo.clean({**result.params, "adcode": adcode or None, "out_crs": out_crs})
+    return ('{"corridors":' + json.dumps(view.as_json(), ensure_ascii=False, allow_nan=False)
+            + ',"gaps":' + geo.collection_text(features, {"crs_name": out_crs})
+            + ',"params":' + json.dumps(params, ensure_ascii=False, allow_nan=False) + "}")
+
+
+@bp.route("/corridors")
+def corridors():  # noqa: ANN201
+    """Gaps between in-service stations along the numbered highways of ``HIGHWAYS_FILE`` (the
+    ``yizhan corridors --json`` list, longest gap first) and the gap lines as GeoJSON."""
+    from ..geodata.highways import UnknownRefError
+
+    a = args(CORRIDOR_PARAMS)
+    refs = _corridor_refs()
+    group = _group(a.get("group", "")) or "货车司机"
+    radius = _positive(a, "station_radius_m", 100_000, 2000.0)
+    reach = number(a, "reach_km", 0, 10_000, default=25.0)
+    max_gap = _positive(a, "max_gap_km", 10_000, 50.0)
+    adcode = a.get("adcode", "").strip()
+    if adcode:
+        _area(adcode)
+    out_crs = _out_crs(a)
+    try:
+        result = services().corridors(refs=refs, group=group, station_radius_m=radius, reach_km=reach,
+                                      max_gap_km=max_gap)
+    except UnknownRefError as exc:
+        zh, en = _bilingual(str(exc))
+        raise ApiError(zh, en, field="ref") from None
+    except ValueError as exc:
+        raise ApiError("公路走廊参数无效", f"invalid corridor parameters: {exc}") from None
+    if result is None:
+        raise ApiError("没有公路文件：请配置 HIGHWAYS_FILE（带编号公路的 OSM 文件）",
+                       "no highway file: set HIGHWAYS_FILE (an OSM file of numbered highways)", status=404)
+    text = geo.CACHE.get(result, ("corridors", adcode, out_crs), lambda: _corridors_text(result, adcode, out_crs))
+    return Response(text, mimetype=_JSON)
+
+
 # -- impact and siting -------------------------------------------------------------------------------
 def _site_impact(result: Any, lon: float, lat: float, network: Any) -> Any:
     """:func:`~yizhan.coverage.impact.site_impact`, short-cut for a site far from every demand cell.
@@ -686,7 +807,7 @@ def proposals_list():  # noqa: ANN201
 @require()
 def proposals_submit():  # noqa: ANN201
     """Submit a proposed site; its coverage impact is computed and stored with it (201)."""
-    from ..geodata.boundaries import district_of
+    from ..geodata.boundaries import district_of, name_of
     from ..geodata.crs import to_wgs84
 
     user = current_user()
@@ -703,13 +824,17 @@ def proposals_submit():  # noqa: ANN201
     reason = _text_field(data, "reason", 2000)
     group = _group(_text_field(data, "group", 50))
     wlon, wlat = (float(v) for v in to_wgs84(lon, lat, crs))
+    located = str(district_of([wlon], [wlat])[0])
     if user["role"] == "district":
-        located = str(district_of([wlon], [wlat])[0])
-        if located != user.get("adcode"):
-            raise ApiError(f"区工会只能为本区（{user.get('adcode')}）提交选址，该位置位于 {located or '辖区外'}",
-                           f"a district union may only propose sites in its own district ({user.get('adcode')}); "
+        own = str(user.get("adcode") or "")
+        if located != own:
+            def label(code: str) -> str:
+                return f"{name_of(code) or ''}（{code}）" if code else "辖区外"
+
+            raise ApiError(f"区工会只能为本区{label(own)}提交选址，该位置位于{label(located)}",
+                           f"a district union may only propose sites in its own district ({own}); "
                            f"this site is in {located or 'another area'}", status=403, field="lon")
-    elif not in_scope(user, district_of([wlon], [wlat])[0]):
+    elif not in_scope(user, located):
         raise ApiError("该位置不在您的辖区内", "this site is outside your area", status=403, field="lon")
     impact: dict[str, Any] = {}
     result = services().coverage(group=group)

@@ -377,22 +377,20 @@ def zones_collection(result: Any, *, bbox: tuple[float, float, float, float] | N
 # -- administrative boundaries ----------------------------------------------------------------------
 @functools.lru_cache(maxsize=128)
 def boundaries_text(level: str, parent: str, out_crs: str) -> str | None:
-    """Simplified boundaries of ``level`` under ``parent`` ("" = all) as a FeatureCollection text;
-    None when ``parent`` is not a known adcode."""
-    from ..geodata.boundaries import load_boundaries
+    """Simplified boundaries of ``level`` inside the area ``parent`` (a province, city or district
+    adcode; the area itself included when it is of that level) as a FeatureCollection text; None
+    when ``parent`` is not a known adcode.  Only that area's geometry is built."""
+    from ..geodata.boundaries import is_known, load_boundaries
 
-    frame = load_boundaries(level)
-    if parent:
-        known = set(load_boundaries()["adcode"])
-        if parent not in known:
-            return None
-        frame = frame[frame["parent_adcode"] == parent]
+    if not is_known(parent):
+        return None
+    frame = load_boundaries(level, within=parent)
     geoms = shapely.simplify(np.asarray(frame.geometry.to_numpy(), dtype=object), BOUNDARY_TOLERANCE[level],
                              preserve_topology=True) if len(frame) else np.empty(0, dtype=object)
     geoms = transform_geoms(geoms, out_crs)
     props = pd.DataFrame({c: frame[c].astype(object).to_numpy() for c in ("adcode", "name", "level", "parent_adcode")})
     feats = feature_strings(geometry_json(geoms), props, ["adcode", "name", "level", "parent_adcode"])
-    return collection_text(feats, {"level": level, "parent": parent or None})
+    return collection_text(feats, {"level": level, "parent": parent})
 
 
 # -- plain JSON ---------------------------------------------------------------------------------------

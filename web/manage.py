@@ -5,7 +5,8 @@ Who may do what (checked here, tested as a matrix in ``tests/test_permissions.py
 
 * anonymous riders: read one station (``GET /api/stations/<id>``), nothing else here;
 * planners and admins: create, edit and delete stations, import files, read the history and undo —
-  a planner bound to a city (adcode 440100) only for stations in that city, before and after;
+  a planner bound to a province or city (any in mainland China: 630000, 440100, 500100 …) only for
+  stations inside it (see :func:`yizhan.stations.storage.scope_prefix`), before and after;
 * admins: accounts (list, create, change role/scope/password, deactivate).
 
 Every write is one registry transaction with a history row, goes through the same validation as
@@ -400,23 +401,25 @@ def history_undo_batch(batch: str):  # noqa: ANN201
 # -- accounts (admin) ---------------------------------------------------------------------------------
 def _user_dict(rec: dict[str, Any]) -> dict[str, Any]:
     created = rec.get("created_at")
+    from ..geodata.boundaries import name_of
+
     return {"id": int(rec["id"]), "username": rec["username"], "role": rec["role"], "adcode": rec["adcode"] or "",
-            "active": bool(rec["active"]),
+            "area_name": name_of(rec["adcode"]) if rec["adcode"] else None, "active": bool(rec["active"]),
             "created_at": created.isoformat() + "Z" if hasattr(created, "isoformat") else created}
 
 
 def _check_adcode(role: str, adcode: str) -> None:
-    """A district account's adcode must be a district we know; a planner's a province or city."""
-    from ..geodata.boundaries import load_boundaries
+    """A district account's adcode must be a district we know (any province); a planner's a
+    province or city."""
+    from ..geodata.boundaries import units
 
     if not adcode:
         return
     levels = {"district": ("district",), "planner": ("province", "city")}.get(role)
     if levels is None:
         return
-    known = load_boundaries()
-    codes = set(known.loc[known["level"].isin(levels), "adcode"].astype(str))
-    if adcode not in codes:
+    known = units()
+    if not (known["adcode"].eq(adcode) & known["level"].isin(levels)).any():
         kind = "区县" if role == "district" else "省或市"
         raise ApiError(f"未知的{kind}行政区划代码：{adcode}", f"unknown {'district' if role == 'district' else 'province or city'}"
                        f" adcode: {adcode}", field="adcode")

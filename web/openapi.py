@@ -221,12 +221,42 @@ def _schemas() -> dict[str, Any]:
             "params": _ref("Params"),
             "rows": {"type": "array", "items": {"type": "object", "required": ["adcode", "name", "level"],
                                                 "properties": {
-                "adcode": STRING, "name": STRING, "level": {"type": "string", "enum": ["district", "city", "total"]},
+                "adcode": STRING, "name": STRING, "level": {"type": "string", "enum": ["district", "city", "province", "total"]},
                 "n_stations": INTEGER, "demand": NUMBER, "covered_demand": NUMBER, "uncovered_demand": NUMBER,
                 "covered_share": N_NUMBER, "mean_distance_m": N_NUMBER, "n_cells": INTEGER,
                 "n_blank_spots": INTEGER, "n_blind_zones": INTEGER}}},
             "covered_share": N_NUMBER, "total_demand": NUMBER, "n_cells": INTEGER, "n_blank_spots": INTEGER,
             "n_blind_zones": INTEGER, "admin_blind_zones": {"type": "array", "items": {"type": "object"}}}},
+        "CorridorGap": {"type": "object", "required": ["from_km", "to_km", "length_km", "direction", "piece",
+                                                       "from_lon", "from_lat", "to_lon", "to_lat"],
+                        "properties": {"from_km": NUMBER, "to_km": NUMBER,
+                                       "length_km": {"type": "number", "description": "km along the road"},
+                                       "direction": {"type": "string", "enum": ["forward", "backward", "both"]},
+                                       "piece": {"type": "integer", "minimum": 1}, "from_lon": NUMBER,
+                                       "from_lat": NUMBER, "to_lon": NUMBER, "to_lat": NUMBER,
+                                       "from_station": {"type": "string", "description": "station id ('' at a piece end)"},
+                                       "to_station": STRING, "over_max": {"type": "boolean"}}},
+        "Corridor": {"type": "object", "required": ["ref", "name", "length_km", "pieces", "stations", "longest_gap_km",
+                                                    "share_within_reach", "gaps"],
+                     "properties": {"ref": STRING, "name": STRING,
+                                    "length_km": {"type": "number", "description": "the longer direction's length"},
+                                    "pieces": INTEGER, "directions": STRING,
+                                    "stations": {"type": "integer", "description": "stations serving the corridor"},
+                                    "longest_gap_km": NUMBER, "n_gaps_over_max": INTEGER,
+                                    "share_within_reach": {"type": "number", "minimum": 0, "maximum": 1},
+                                    "gaps": {"type": "array", "items": _ref("CorridorGap"),
+                                             "description": "longest first"}}},
+        "Corridors": {"type": "object", "required": ["corridors", "gaps"], "properties": {
+            "corridors": {"type": "array", "items": _ref("Corridor"), "description": "longest gap first"},
+            "gaps": {"allOf": [_ref("FeatureCollection"), {"type": "object", "properties": {"features": {
+                "type": "array", "items": {"allOf": [_ref("Feature"), {"type": "object", "properties": {
+                    "properties": {"type": "object", "required": ["ref", "name", "length_km", "from_km", "to_km",
+                                                                  "direction", "piece"],
+                                   "properties": {"ref": STRING, "name": STRING, "length_km": NUMBER,
+                                                  "from_km": NUMBER, "to_km": NUMBER, "direction": STRING,
+                                                  "piece": INTEGER, "over_max": {"type": "boolean"},
+                                                  "from_station": STRING, "to_station": STRING}}}}]}}}}]},
+            "params": {"type": "object"}}},
         "HourlyRow": {"type": "object", "required": ["hour", "open_stations", "demand", "covered_demand",
                                                      "covered_share", "uncovered_cells"],
                       "properties": {"hour": {"type": "integer", "minimum": 0, "maximum": 23},
@@ -329,7 +359,7 @@ def _schemas() -> dict[str, Any]:
             "skipped_rows": {"type": "array", "items": INTEGER}}},
         "User": {"type": "object", "required": ["id", "username", "role", "adcode", "active"], "properties": {
             "id": INTEGER, "username": STRING, "role": {"type": "string", "enum": ["admin", "planner", "district"]},
-            "adcode": STRING, "active": {"type": "boolean"}, "created_at": N_STRING}},
+            "adcode": STRING, "area_name": N_STRING, "active": {"type": "boolean"}, "created_at": N_STRING}},
         "UserInput": {"type": "object", "additionalProperties": False, "required": ["username", "password", "role"],
                       "properties": {
                           "username": {"type": "string", "minLength": 1, "maxLength": 64},
@@ -375,9 +405,11 @@ def _paths() -> dict[str, Any]:
                                           _q("status", {"type": "string", "enum": ["", *model.STATUSES]},
                                              "Station status."),
                                           _q("adcode", {"type": "string", "pattern": "^[0-9]{0,6}$", "maxLength": 6},
-                                             "Administrative code or its prefix (440100: all of Guangzhou)."),
+                                             "A 6-digit province, city or district adcode of any province (630000: all of "
+                                             "Qinghai, 630100: 西宁市, 500100: all of Chongqing; 404 when unknown) or a "
+                                             "shorter adcode prefix (4401)."),
                                           P["bbox"], P["out_crs"]],
-            {**_ok(fc, mimetype=geojson), **_errors(400)}, tag="stations"),
+            {**_ok(fc, mimetype=geojson), **_errors(400, 404, e404="Unknown 6-digit adcode.")}, tag="stations"),
             "post": _write("post", "Register one station (planner, admin; same validation as an import)",
                            _ref("StationInput"), {**_ok(_ref("RegistryStation"), "Created", status="201"),
                                                   **_errors(400, 401, 403, 409, 413, e409="The station id exists.")},
@@ -399,9 +431,12 @@ def _paths() -> dict[str, Any]:
             "Administrative boundaries (GeoJSON, simplified)",
             [_q("level", {"type": "string", "enum": ["province", "city", "district"], "default": "district"},
                 "Level of the units."),
-             _q("parent", {"type": "string", "pattern": "^([0-9]{6})?$"}, "Only units under this adcode."),
+             _q("parent", {"type": "string", "pattern": "^([0-9]{6})?$"},
+                "Only units inside this area: any province, city or district adcode of mainland China (the area "
+                "itself included when it is of that level).  Default: the maps' default area (setting REGION), "
+                "its province for level province and city."),
              P["out_crs"]],
-            {**_ok(fc, mimetype=geojson), **_errors(400, 404)}, tag="maps")},
+            {**_ok(fc, mimetype=geojson), **_errors(400, 404, e404="Unknown adcode.")}, tag="maps")},
         "/api/coverage/cells": {"get": _get(
             "Demand hexagons with distance classes (level of detail by zoom)",
             [*cov, P["bbox"], P["zoom"], P["out_crs"]],
@@ -436,6 +471,29 @@ def _paths() -> dict[str, Any]:
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
                     {"schema": {"type": "string", "format": "binary"}},
                 geojson: {"schema": fc}}}, **_errors(400, 404, 409, 429)}, tag="coverage")},
+        "/api/corridors": {"get": _get(
+            "Gaps between stations along numbered highways (truck drivers' corridors)",
+            [{"name": "ref", "in": "query", "required": False, "style": "form", "explode": True,
+              "description": "Highway ref(s), repeatable, each may list several (G6,G109); empty: every ref "
+                             "of the file. A ref without a motorway/trunk/primary way in the file answers 400.",
+              "schema": {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 50}}},
+             _q("group", {"type": "string", "enum": ["", *model.GROUPS]},
+                "Worker group the stations serve (empty: 货车司机)."),
+             _q("station_radius_m", {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 100000,
+                                     "default": 2000}, "How far from the road a station may be (metres)."),
+             _q("reach_km", {"type": "number", "minimum": 0, "maximum": 10000, "default": 25},
+                "Reach along the road for share_within_reach (km)."),
+             _q("max_gap_km", {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 10000,
+                               "default": 50}, "Gaps longer than this are flagged over_max (km)."),
+             _q("adcode", {"type": "string", "pattern": "^([0-9]{6})?$"},
+                "Only corridors and gaps touching this area (the corridors' figures stay whole-corridor)."),
+             P["out_crs"]],
+            {**_ok(_ref("Corridors")), **_errors(400, 404, 429, e404="No highway file (HIGHWAYS_FILE, or the "
+                                                                      "sample's highways.osm), or an unknown adcode.")},
+            tag="maps",
+            description="Stations in service (在运营) serving the group, within station_radius_m of the road. "
+                        "`corridors` is the `yizhan corridors --json` list (longest gap first); `gaps` the gap "
+                        "lines (longest first) in out_crs. Lengths in km along the road.")},
         "/api/impact": {"get": _get(
             "Impact of adding a station at a point", [P["lon"], P["lat"], P["crs"], *cov],
             {**_ok(_ref("Impact")), **_errors(400, 404, 409, 429)}, tag="siting")},

@@ -11,13 +11,12 @@ from ``static/`` (see :mod:`yizhan.web.folium_assets`).
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, url_for
 
 from ..stations import model
-from . import folium_assets
+from . import folium_assets, regions
 from .auth import ROLE_NAMES, current_user, require, scope_prefix
 from .services import services
 
@@ -40,6 +39,14 @@ DISTANCE_CLASSES: list[dict[str, str]] = [
     {"color": "#fc8d59", "zh": "≤4倍", "en": "≤ 4 × threshold", "short": "≤ 4×"},
     {"color": "#d73027", "zh": "更远/不可达", "en": "farther / unreachable", "short": "farther"},
 ]
+#: Length classes of the highway corridor gaps (km, upper bound exclusive; None: no bound): colour
+#: and bilingual label, for the planner map's corridor layer and its legend.
+CORRIDOR_CLASSES: list[dict[str, Any]] = [
+    {"max": 25, "color": "#fdae61", "zh": "<25 公里", "en": "< 25 km"},
+    {"max": 50, "color": "#f46d43", "zh": "25–50 公里", "en": "25–50 km"},
+    {"max": 100, "color": "#d73027", "zh": "50–100 公里", "en": "50–100 km"},
+    {"max": None, "color": "#7f0000", "zh": ">100 公里", "en": "> 100 km"},
+]
 #: Short English station-type names for the map legend.
 _TYPE_SHORT_EN = {"工会爱心驿站": "union station", "司机之家": "drivers' home", "快递员之家": "couriers' home",
                   "网约送餐员之家": "riders' home", "职工服务中心": "service centre", "户外劳动者服务站点": "outdoor workers"}
@@ -55,32 +62,50 @@ CRS_CHOICES: list[tuple[str, str]] = [
 ]
 #: Paths under ``static/`` that base.html loads on every page (folium must not load them again).
 BASE_ASSETS = ("vendor/bootstrap/css/bootstrap.min.css",)
-DEFAULT_CITY = "440100"
+#: The map area when nothing else says where to look (see :mod:`yizhan.web.regions`).
+DEFAULT_CITY = regions.FALLBACK_AREA
 
 
-def _boundary_names() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """Cities and districts (adcode, name, parent) for the filters; names only, no geometry."""
-    from ..geodata.boundaries import load_boundaries
+def _boundary_names(area: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Cities of the area's province and districts of the area's city (adcode, name, parent) for
+    the filters; names only, no geometry."""
+    from ..geodata.boundaries import city_of, province_of, units
 
-    frame = load_boundaries().drop(columns="geometry")
-    rows = frame.to_dict("records")
-    cities = [{"adcode": r["adcode"], "name": r["name"]} for r in rows if r["level"] == "city"]
-    districts = [{"adcode": r["adcode"], "name": r["name"], "parent": r["parent_adcode"]}
-                 for r in rows if r["level"] == "district"]
-    return cities, districts
+    province = province_of(area) or ""
+    frame = units("city", within=province) if province else units("city").iloc[:0]
+    cities = [{"adcode": str(a), "name": str(n)} for a, n in zip(frame["adcode"], frame["name"])]
+    city = city_of(area) or ""
+    return cities, regions.district_names(city) if city else []
 
 
 def _station_view(stations) -> tuple[list[list[float]] | None, str]:
-    """Bounds ``[[south, west], [north, east]]`` of the bulk of the stations (2nd..98th percentile,
-    WGS-84) and the city (adcode) holding most of them."""
-    if stations is None or not len(stations):
-        return None, DEFAULT_CITY
-    lon, lat = stations["lon"].astype(float), stations["lat"].astype(float)
-    q = 0.02 if len(stations) >= 50 else 0.0
+    """Bounds ``[[south, west], [north, east]]`` of the map's first view (WGS-84) and the default
+    area (adcode, see :mod:`yizhan.web.regions`).  The view holds the bulk of the stations (2nd..98th
+    percentile), or the area's extent when ``REGION`` is set or there are no stations."""
+    import pandas as pd
+
+    frame = stations if stations is not None else pd.DataFrame()
+    area = regions.current_area(frame)
+    if not len(frame) or regions.resolve_region(current_app.config.get("REGION")):
+        return regions.area_bounds(area), area
+    lon, lat = frame["lon"].astype(float), frame["lat"].astype(float)
+    q = 0.02 if len(frame) >= 50 else 0.0
     bounds = [[float(lat.quantile(q)), float(lon.quantile(q))], [float(lat.quantile(1 - q)), float(lon.quantile(1 - q))]]
-    codes = [str(c)[:4] + "00" for c in stations["adcode"].fillna("") if str(c).strip()[:4].isdigit()]
-    city = Counter(codes).most_common(1)[0][0] if codes else DEFAULT_CITY
-    return bounds, city
+    return bounds, area
+
+
+def _centre(bounds: list[list[float]] | None) -> list[float]:
+    """``[lat, lon]`` of the middle of ``bounds`` (广州 without bounds)."""
+    if not bounds:
+        return [23.13, 113.32]
+    (south, west), (north, east) = bounds
+    return [(south + north) / 2, (west + east) / 2]
+
+
+def _map_parent(area: str) -> str:
+    """The area whose districts a page's map outlines: the area's city, or the province itself."""
+    info = regions.area_info(area)
+    return info["city"] or info["province"]
 
 
 def _page_config(**extra: Any) -> dict[str, Any]:
@@ -101,8 +126,9 @@ def _page_config(**extra: Any) -> dict[str, Any]:
 
 
 # -- planner map ------------------------------------------------------------------------------------
-def _legend_element():
-    """The map legend: a Leaflet control (branca MacroElement) built with DOM text nodes."""
+def _legend_element(corridors: bool = False):
+    """The map legend: a Leaflet control (branca MacroElement) built with DOM text nodes; with
+    ``corridors`` also the length classes of the corridor gaps."""
     from branca.element import MacroElement
     from jinja2 import Template
 
@@ -149,6 +175,14 @@ def _legend_element():
                 item('yz-sw yz-sw-round yz-sw-blank', '#6a1b9a', '空白点', 'blank spot');
                 item('yz-sw yz-sw-zone', 'transparent', '盲区', 'blind zone');
                 box.appendChild(grid);
+                if (data.corridors) {
+                  var h3 = el('div', 'yz-legend-head', '高速走廊空白 '); h3.appendChild(el('small', '', 'corridor gaps'));
+                  box.appendChild(h3);
+                  var lines = el('div', 'yz-legend-grid');
+                  grid = lines;
+                  data.corridors.forEach(function (c) { item('yz-sw yz-sw-line', c.color, c.zh, c.en); });
+                  box.appendChild(lines);
+                }
                 return box;
               };
               legend.addTo({{ this._parent.get_name() }});
@@ -162,7 +196,7 @@ def _legend_element():
             self.data = data
 
     types = [{"zh": t, "en": _TYPE_SHORT_EN.get(t, ""), "hex": STATION_STYLES[t]["hex"]} for t in model.STATION_TYPES]
-    return Legend({"classes": DISTANCE_CLASSES, "types": types})
+    return Legend({"classes": DISTANCE_CLASSES, "types": types, "corridors": CORRIDOR_CLASSES if corridors else None})
 
 
 def _bridge_element(layers: dict[str, Any]):
@@ -187,15 +221,16 @@ def _bridge_element(layers: dict[str, Any]):
     return Bridge(layers)
 
 
-def planner_map(bounds: list[list[float]] | None):
+def planner_map(bounds: list[list[float]] | None, *, corridors: bool = False):
     """The planner map skeleton (folium): base map per ``TILES``, empty layer groups that planner.js
-    fills, clustered station layer, layer control, full-screen button, scale and legend."""
+    fills, clustered station layer, layer control, full-screen button, scale and legend.  With
+    ``corridors`` (a highway file is configured) also the corridor-gap layer and its legend."""
     import folium
     from folium import plugins
 
     # minZoom/maxZoom as map options (folium's min_zoom/max_zoom only reach its own tile layer; markercluster
     # needs the map's maxZoom when there is no tile layer)
-    m = folium.Map(location=[23.13, 113.32], zoom_start=10, tiles=None, prefer_canvas=True, control_scale=True,
+    m = folium.Map(location=_centre(bounds), zoom_start=10, tiles=None, prefer_canvas=True, control_scale=True,
                    minZoom=5, maxZoom=18)
     folium_assets.add_tiles(m, current_app.config)
     if bounds:
@@ -204,6 +239,7 @@ def planner_map(bounds: list[list[float]] | None):
         "boundaries": folium.FeatureGroup(name="行政区划 / boundaries"),
         "cells": folium.FeatureGroup(name="覆盖网格 / coverage hexagons"),
         "zones": folium.FeatureGroup(name="盲区 / blind zones"),
+        **({"corridors": folium.FeatureGroup(name="高速走廊空白 / corridor gaps")} if corridors else {}),
         "stations": plugins.MarkerCluster(name="站点 / stations",
                                           options={"chunkedLoading": True, "showCoverageOnHover": False,
                                                    "maxClusterRadius": 50}),
@@ -213,7 +249,7 @@ def planner_map(bounds: list[list[float]] | None):
         layer.add_to(m)
     plugins.Fullscreen(position="topleft", title="全屏 / full screen", title_cancel="退出全屏 / exit full screen").add_to(m)
     folium.LayerControl(position="topright", collapsed=True).add_to(m)
-    _legend_element().add_to(m)
+    _legend_element(corridors).add_to(m)
     _bridge_element(layers).add_to(m)
     return m
 
@@ -223,41 +259,69 @@ def index():
     """Planner map: coverage hexagons, stations, gaps, filters and the per-district summary."""
     reg = services().registry
     stations = reg.stations()
-    bounds, city = _station_view(stations)
-    parts = folium_assets.render_map(planner_map(bounds), omit=BASE_ASSETS)
-    cities, districts = _boundary_names()
+    bounds, area = _station_view(stations)
+    info = regions.area_info(area)
+    corridors = services().highways_file() is not None
+    parts = folium_assets.render_map(planner_map(bounds, corridors=corridors), omit=BASE_ASSETS)
+    cities, districts = _boundary_names(area)
+    lists = regions.selector_lists()
     return render_template("index.html", map=parts, types=model.STATION_TYPES, types_en=model.STATION_TYPES_EN,
-                           groups=model.GROUPS, groups_en=model.GROUPS_EN, metrics=METRICS, cities=cities,
-                           districts=districts, city=city, count=len(stations),
-                           page_config=_page_config(city=city, bounds=bounds))
+                           groups=model.GROUPS, groups_en=model.GROUPS_EN, metrics=METRICS,
+                           provinces=lists["provinces"], cities=cities, districts=districts, area=info,
+                           city=info["city"], count=len(stations),
+                           page_config=_page_config(city=info["city"], area=info, areas=lists, bounds=bounds,
+                                                    fit_area=bool(regions.resolve_region(current_app.config.get("REGION"))),
+                                                    corridors=corridors, corridor_classes=CORRIDOR_CLASSES))
 
 
 # -- rider page ---------------------------------------------------------------------------------------
 @bp.route("/nearest")
 def nearest():
     """Rider page: the nearest stations to the phone's position, with navigation links."""
-    bounds, city = _station_view(services().registry.stations())
+    bounds, area = _station_view(services().registry.stations())
+    centre = _centre(bounds)
     return render_template("nearest.html", groups=model.GROUPS, groups_en=model.GROUPS_EN, crs_choices=CRS_CHOICES,
-                           page_config=_page_config(city=city, bounds=bounds,
+                           example=f"{centre[1]:.4f}, {centre[0]:.4f}",
+                           page_config=_page_config(city=_map_parent(area), bounds=bounds,
                                                     k=int(current_app.config.get("NEAREST_K") or 5)))
 
 
 # -- proposals ----------------------------------------------------------------------------------------
+def _names_of(codes: Any) -> dict[str, str]:
+    """adcode -> Chinese name of each known code among ``codes``."""
+    from ..geodata.boundaries import name_of
+
+    out = {}
+    for code in {str(c or "").strip() for c in codes}:
+        name = name_of(code) if code else None
+        if name:
+            out[code] = name
+    return out
+
+
 @bp.route("/proposals")
 @require()
 def proposals():
     """Proposals: district unions propose sites; planners and admins review them."""
-    from ..geodata.boundaries import name_of
+    from ..geodata.boundaries import city_of, is_known, name_of
     from ..stations import proposals as props
 
     user = current_user()
     reg = services().registry
     rows = props.listing(reg, user).to_dict("records")
     reviewer = user["role"] in props.REVIEWERS
-    bounds, city = _station_view(reg.stations())
-    adcode = (user.get("adcode") or "") if user["role"] == "district" else ""
-    area = {"adcode": adcode, "name": name_of(adcode) or "", "city": (adcode[:4] + "00") if adcode else city}
-    names = {d["adcode"]: d["name"] for d in _boundary_names()[1]}
+    bounds, default = _station_view(reg.stations())
+    own = str(user.get("adcode") or "")
+    adcode = own if user["role"] == "district" else ""
+    if adcode:
+        parent = city_of(adcode) or adcode
+    else:   # a planner scoped to a province or city sees that area; everyone else the default area
+        parent = _map_parent(own if own and is_known(own) else default)
+    if own and is_known(own):
+        bounds = regions.area_bounds(own) or bounds
+    area = {"adcode": adcode, "name": name_of(adcode) or "", "city": parent}
+    names = {d["adcode"]: d["name"] for d in regions.district_names(parent)}
+    names.update(_names_of(r.get("adcode") for r in rows))
     return render_template("proposals.html", proposals=rows, reviewer=reviewer, area=area, adcode_names=names,
                            types=model.STATION_TYPES, hosts=model.HOSTS, services_list=model.SERVICES,
                            groups=model.GROUPS, groups_en=model.GROUPS_EN, statuses=props.STATUSES,
@@ -266,9 +330,14 @@ def proposals():
 
 
 # -- registry management and accounts ----------------------------------------------------------------
-def _area_names() -> dict[str, str]:
-    cities, districts = _boundary_names()
-    return {r["adcode"]: r["name"] for r in cities + districts}
+def _area_names(*codes: Any) -> dict[str, str]:
+    """Names of the provinces and cities (for the area fields) and of the given adcodes."""
+    lists = regions.selector_lists()
+    names = {a: n for a, n in lists["provinces"]}
+    names.update({c[0]: c[1] for c in lists["cities"]})
+    for group in codes:
+        names.update(_names_of(group))
+    return names
 
 
 @bp.route("/registry")
@@ -277,7 +346,8 @@ def registry():
     """Registry management: import a file, add/edit/delete stations, the change history with undo."""
     user = current_user()
     scope = scope_prefix(user) or ""
-    names = _area_names()
+    stations = services().registry.stations()
+    names = _names_of([*(stations["adcode"] if len(stations) else []), user.get("adcode") or ""])
     return render_template("registry.html", types=model.STATION_TYPES, statuses=model.STATUSES,
                            groups=model.GROUPS, hosts=model.HOSTS, services_list=model.SERVICES,
                            scope_name=names.get(user.get("adcode") or "", ""),
@@ -290,7 +360,13 @@ def registry():
 @require("admin")
 def users():
     """Accounts: create, change role/area, reset password, deactivate (admins)."""
-    cities, districts = _boundary_names()
-    return render_template("users.html", roles=ROLE_NAMES, cities=cities, districts=districts,
-                           page_config=_page_config(role_names=ROLE_NAMES, area_names=_area_names(),
+    area = regions.current_area()
+    lists = regions.selector_lists()
+    districts = regions.district_names(_map_parent(area))
+    accounts = services().registry.users()
+    return render_template("users.html", roles=ROLE_NAMES, provinces=lists["provinces"], cities=lists["cities"],
+                           districts=districts, example=districts[0]["adcode"] if districts else area,
+                           page_config=_page_config(role_names=ROLE_NAMES,
+                                                    area_names=_area_names(accounts["adcode"] if len(accounts) else [],
+                                                                           [d["adcode"] for d in districts]),
                                                     me=current_user()["id"]))

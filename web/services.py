@@ -1,5 +1,6 @@
 """What the pages and the API share: the registry, the nearest-station index, the demand grid,
-the road network and a cache of coverage results — one :class:`Services` per app.
+the road network, the highway ways and caches of coverage and corridor results — one
+:class:`Services` per app.
 
 Heavy objects are built lazily and rebuilt only when their input changed (the registry's
 version, the hotspot file's modification time), under a lock so concurrent requests build once.
@@ -37,6 +38,8 @@ class Services:
         self._results: OrderedDict[tuple, Any] = OrderedDict()
         self._network = None
         self._network_tried = False
+        self._ways: tuple[tuple, Any] | None = None     # ((path, mtime_ns), ways frame or the read error)
+        self._corridors: OrderedDict[tuple, Any] = OrderedDict()
         self._version = (0.0, -1)   # (checked at, registry version)
 
     # -- stations -------------------------------------------------------------------------------
@@ -143,6 +146,78 @@ class Services:
             self._results[key] = result
             while len(self._results) > _RESULT_CACHE:
                 self._results.popitem(last=False)
+        return result
+
+
+    # -- highway corridors ------------------------------------------------------------------------------
+    def highways_file(self) -> Path | None:
+        """The highway file of the corridor layer: ``HIGHWAYS_FILE`` or the sample's
+        ``<home>/sample/highways.osm``, if present (None otherwise)."""
+        from ..samples import sample_files
+
+        configured = self.config.get("HIGHWAYS_FILE")
+        path = Path(configured) if configured else sample_files(self.home)["roads"]
+        if not path.is_absolute():
+            path = self.home / path
+        return path if path.is_file() else None
+
+    def highway_ways(self) -> tuple[tuple, Any] | None:
+        """``((path, mtime_ns), ways)``: every numbered motorway/trunk/primary way of the highway
+        file, read once per file version (None without a file).  An unreadable file is remembered
+        too (not read again until it changes) and answers 404."""
+        from .errors import ApiError
+
+        path = self.highways_file()
+        if path is None:
+            return None
+        key = (str(path), path.stat().st_mtime_ns)
+        hit = self._ways
+        if hit is None or hit[0] != key:
+            with self._lock:
+                hit = self._ways
+                if hit is None or hit[0] != key:
+                    from ..geodata.highways import read_corridor_ways
+
+                    try:
+                        hit = (key, read_corridor_ways(path))
+                    except (OSError, ValueError) as exc:
+                        log.error("highway file %s not read: %s", path, exc)
+                        hit = (key, exc)
+                    self._ways = hit
+        if isinstance(hit[1], Exception):
+            raise ApiError("公路文件无法读取（HIGHWAYS_FILE）", "the highway file (HIGHWAYS_FILE) cannot be read",
+                           status=404)
+        return hit
+
+    def corridors(self, *, refs: tuple[str, ...] | None = None, group: str = "货车司机",
+                  station_radius_m: float = 2000.0, reach_km: float = 25.0, max_gap_km: float = 50.0):  # noqa: ANN201
+        """A cached :class:`~yizhan.coverage.corridors.CorridorResult` of the highway file and the
+        registry (None without a highway file); ``refs`` normalised (None: every ref).
+        UnknownRefError for a ref without any way in the file."""
+        from ..coverage.corridors import analyze_corridors
+        from ..geodata.highways import select_refs
+
+        loaded = self.highway_ways()
+        if loaded is None:
+            return None
+        file_key, ways = loaded
+        key = (file_key, refs, group, float(station_radius_m), float(reach_km), float(max_gap_km),
+               self.registry_version())
+        hit = self._corridors.get(key)
+        if hit is not None:
+            self._corridors.move_to_end(key)
+            return hit
+        selected = select_refs(ways, refs)
+        if has_request_context():
+            from .ratelimit import check_analysis
+
+            check_analysis()             # a new analysis: counted against the anonymous client's limit
+        result = analyze_corridors(selected, self.registry.stations(), group=group,
+                                   station_radius_m=station_radius_m, reach_km=reach_km, max_gap_km=max_gap_km)
+        with self._lock:
+            self._corridors[key] = result
+            while len(self._corridors) > _RESULT_CACHE:
+                self._corridors.popitem(last=False)
         return result
 
 
