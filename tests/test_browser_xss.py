@@ -398,6 +398,10 @@ def test_registry_page_edits_shows_history_as_text_and_undoes(chromium, server) 
     page.click("#st-save")
     page.wait_for_selector("#form-msg.is-ok", timeout=30_000)
     page.fill("#st-search", "新站")
+    # the list reloads after the save and filters as one types: wait until it shows only the match
+    page.wait_for_function("() => { const n = [...document.querySelectorAll('#station-table td.s-name')];"
+                           " return n.length > 0 && n.every(td => td.textContent.startsWith('新站')); }",
+                           timeout=30_000)
     assert page.locator("#station-table td.s-name").all_inner_texts() == ["新站" + FLAG]
     # a bad value: the problems are listed by field, nothing is written
     count = reg.count()
