@@ -4,4 +4,4 @@ The repository root is the ``yizhan`` package (see pyproject ``package-dir``) so
 ``coverage/`` folder is imported as ``yizhan.coverage`` and never shadows coverage.py.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

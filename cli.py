@@ -31,11 +31,22 @@ class Context:
     @property
     def registry(self):  # noqa: ANN201
         if self._registry is None:
+            from .stations.migrate import SchemaError
             from .stations.storage import Registry
 
             self.home.mkdir(parents=True, exist_ok=True)
-            self._registry = Registry(self.config["DATABASE_URL"])
+            try:
+                self._registry = Registry(self.config["DATABASE_URL"])
+            except SchemaError as exc:       # an older schema: `yizhan db upgrade` (exit status 1)
+                raise click.ClickException(str(exc)) from None
         return self._registry
+
+    def engine(self):  # noqa: ANN201
+        """An engine on the registry database, whatever its schema revision (backup, db upgrade)."""
+        from .stations.storage import make_engine
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        return make_engine(self.config["DATABASE_URL"])
 
     def validation_options(self) -> dict[str, float]:
         from .config import validation_options
@@ -236,9 +247,41 @@ def _serve_gunicorn(home: str, host: str, port: int, workers: int, threads: int)
     _App().run()
 
 
+def _scheduler_options(func):  # noqa: ANN001, ANN202
+    """--scheduler, --workers and --storage-options (analyze and site)."""
+    func = click.option("--storage-options", "storage_options", default=None,
+                        help='fsspec 存储参数 JSON（如 S3 兼容存储）/ fsspec storage options as JSON, e.g. '
+                             '\'{"endpoint_url": "http://minio:9000"}\'')(func)
+    func = click.option("--workers", type=click.IntRange(1, 1024), default=None,
+                        help="Dask 工作进程数（local：启动几个；tcp：等待几个）/ Dask workers (local: how many to "
+                             "start; tcp: how many to wait for)")(func)
+    return click.option("--scheduler", default=None,
+                        help="用 Dask 计算：local 为本机临时集群，tcp://主机:端口 为已运行的集群；不给则单机计算 / run on "
+                             "Dask: 'local' starts a LocalCluster, tcp://HOST:PORT uses a running scheduler; "
+                             "without it one machine")(func)
+
+
+def _parse_storage_options(text: str | None, scheduler: str | None, workers: int | None) -> dict[str, Any] | None:
+    if workers and not scheduler:
+        raise click.UsageError("--workers 需要 --scheduler / --workers needs --scheduler")
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"不是 JSON / not JSON: {exc}", param_hint="--storage-options") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("应为 JSON 对象 / must be a JSON object", param_hint="--storage-options")
+    return value
+
+
+HOTSPOTS_HELP = ("热点：文件、文件夹或通配符（CSV/Parquet，支持 hive 分区目录；单个文件还可为 GeoJSON/XLSX），可为 "
+                 "fsspec 地址如 s3://… / hotspots: a file, a folder or a glob of CSV/Parquet files (hive folders "
+                 "key=value read as columns), local or an fsspec URL such as s3://bucket/hotspots/*.parquet")
+
+
 @main.command()
-@click.option("--hotspots", "hotspots_file", required=True, type=click.Path(dir_okay=False),
-              help="热点文件（CSV/Parquet/GeoJSON：lon,lat[,weight,time,group] 或 h3,weight）/ hotspot file")
+@click.option("--hotspots", "hotspots_file", required=True, help=HOTSPOTS_HELP)
 @click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True, help="热点坐标系 / hotspot CRS")
 @click.option("--res", type=click.IntRange(7, 11), default=9, show_default=True, help="H3 分辨率 / H3 resolution")
 @click.option("--metric", type=click.Choice(["great-circle", "grid", "network"]), default="great-circle",
@@ -263,12 +306,18 @@ def _serve_gunicorn(home: str, host: str, port: int, workers: int, threads: int)
                    "numbered highways: also analyse corridors (for --group, default 货车司机)")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="输出目录 / output folder")
 @click.option("--quiet", is_flag=True, help="不显示进度 / no progress bar")
+@_scheduler_options
 @pass_ctx
 def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: str, osm_file: str | None,
             mode: str | None, group: str | None, threshold_m: float | None, hour: int | None, weekday: int,
             floor: float, hourly: bool, skip_bad_rows: bool, highways_file: str | None, out_dir: str,
-            quiet: bool) -> None:
-    """覆盖分析：距最近站点的距离、空白点、盲区、分区汇总 / coverage analysis of hotspots by the registry's stations."""
+            quiet: bool, scheduler: str | None, workers: int | None, storage_options: str | None) -> None:
+    """覆盖分析：距最近站点的距离、空白点、盲区、分区汇总 / coverage analysis of hotspots by the registry's stations.
+
+    写出 DIR/run.json：引擎、调度器、工作进程、分区、输入行数和各步用时 / writes DIR/run.json: engine, scheduler,
+    workers, partitions, input rows and the time of each step."""
+    import time
+
     from tqdm import tqdm
 
     from .coverage import aggregate, coverage_by_hour, read_hotspots
@@ -277,50 +326,107 @@ def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: 
     from .stations import ImportValidationError
 
     group = _check_metric_and_group(metric, osm_file, group)
+    storage = _parse_storage_options(storage_options, scheduler, workers)
     highway_ways = _corridor_ways(highways_file, None, "--highways") if highways_file else None
     steps = ["hotspots", "demand grid"] + (["road network"] if metric == "network" else []) + ["coverage", "outputs"]
     steps += ["corridors"] if highway_ways is not None else []
     bar = tqdm(total=len(steps) + (1 if hourly else 0), disable=quiet, unit="step", file=sys.stderr)
+    started = time.time()
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
 
     def step(name: str) -> None:
         bar.set_description(name)
 
-    step("读取热点 / reading hotspots")
-    try:
-        points = read_hotspots(hotspots_file, crs=hotspot_crs, skip_bad_rows=skip_bad_rows, tz=c.config["TIMEZONE"])
-    except ImportValidationError as exc:
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = round(now - clock[0], 3)
+        clock[0] = now
+
+    def rejected(exc: ImportValidationError) -> None:
         bar.close()
         click.echo(exc.report(), err=True)
         sys.exit(2)
-    if points.attrs.get("n_skipped"):
-        click.echo(f"跳过 {points.attrs['n_skipped']} 行 / skipped {points.attrs['n_skipped']} row(s)", err=True)
-        for p in points.attrs["skipped"][:50]:
-            click.echo("  " + p.format(), err=True)
-    bar.update()
-    step("汇总到 H3 网格 / aggregating to H3")
-    demand = aggregate(points, res)
-    bar.update()
+
+    def skipped(n: int, problems: list) -> None:
+        if n:
+            click.echo(f"跳过 {n} 行 / skipped {n} row(s)", err=True)
+            for p in problems[:50]:
+                click.echo("  " + p.format(), err=True)
+
+    stations = c.registry.stations()
     network = None
     if metric == "network":
         step("构建道路网络 / building the road network")
         network = _load_network(c, osm_file, mode, group)
         bar.update()
-    step("计算覆盖 / measuring coverage")
-    stations = c.registry.stations()
-    try:
-        result = run_analysis(stations, demand, metric=metric, group=group, hour=hour, weekday=weekday,
-                              threshold_m=threshold_m, thresholds=c.config["THRESHOLDS_M"], network=network,
-                              floor=floor)
-    except ValueError as exc:
-        bar.close()
-        raise click.UsageError(str(exc)) from exc
-    bar.update()
-    table = None
-    if hourly:
-        step("逐小时覆盖 / coverage per hour")
-        table = coverage_by_hour(stations, demand, metric=metric, group=group, weekday=weekday,
-                                 threshold_m=threshold_m, thresholds=c.config["THRESHOLDS_M"], network=network)
+        lap("network")
+    run_info: dict[str, Any]
+    if scheduler:
+        from .coverage.cluster import analyze_on_cluster, connect, process_memory
+
+        step("Dask：读取、汇总、计算覆盖 / Dask: read, aggregate, measure")
+        try:
+            with connect(scheduler, workers) as client:
+                run = analyze_on_cluster(client, hotspots_file, stations, crs=hotspot_crs, res=res, metric=metric,
+                                         group=group, hour=hour, weekday=weekday, threshold_m=threshold_m,
+                                         thresholds=c.config["THRESHOLDS_M"], network=network, floor=floor,
+                                         hourly=hourly, skip_bad_rows=skip_bad_rows, tz=c.config["TIMEZONE"],
+                                         storage_options=storage)
+                memory = process_memory(client)
+        except ImportValidationError as exc:
+            rejected(exc)
+        except (ValueError, OSError) as exc:
+            bar.close()
+            raise click.UsageError(str(exc)) from exc
+        result, table = run.result, run.hourly
+        skipped(run.info["n_skipped"], run.info["skipped"])
+        bar.update(3 + (1 if hourly else 0))
+        timings.update({k: round(v, 3) for k, v in run.info["steps"].items()})
+        clock[0] = time.perf_counter()
+        run_info = {"engine": "dask", "scheduler": scheduler, "workers": run.info["workers"],
+                    "threads": run.info["threads"], "partitions": run.info["partitions"],
+                    "buckets": run.info["buckets"], "input_rows": run.info["input_rows"],
+                    "points": run.info["points"], "skipped_rows": run.info["n_skipped"], "peak_rss_mib": memory}
+    else:
+        step("读取热点 / reading hotspots")
+        try:
+            points = read_hotspots(hotspots_file, crs=hotspot_crs, skip_bad_rows=skip_bad_rows,
+                                   tz=c.config["TIMEZONE"], storage_options=storage)
+        except ImportValidationError as exc:
+            rejected(exc)
+        except OSError as exc:
+            bar.close()
+            raise click.UsageError(str(exc)) from exc
+        skipped(points.attrs.get("n_skipped", 0), points.attrs.get("skipped", []))
+        run_info = {"engine": "single", "scheduler": None, "workers": None, "threads": None,
+                    "partitions": points.attrs.get("partitions", 1), "buckets": None,
+                    "input_rows": points.attrs.get("n_rows", len(points)), "points": len(points),
+                    "skipped_rows": points.attrs.get("n_skipped", 0)}
         bar.update()
+        lap("read")
+        step("汇总到 H3 网格 / aggregating to H3")
+        demand = aggregate(points, res)
+        del points
+        bar.update()
+        lap("aggregate")
+        step("计算覆盖 / measuring coverage")
+        try:
+            result = run_analysis(stations, demand, metric=metric, group=group, hour=hour, weekday=weekday,
+                                  threshold_m=threshold_m, thresholds=c.config["THRESHOLDS_M"], network=network,
+                                  floor=floor)
+        except ValueError as exc:
+            bar.close()
+            raise click.UsageError(str(exc)) from exc
+        bar.update()
+        lap("coverage")
+        table = None
+        if hourly:
+            step("逐小时覆盖 / coverage per hour")
+            table = coverage_by_hour(stations, demand, metric=metric, group=group, weekday=weekday,
+                                     threshold_m=threshold_m, thresholds=c.config["THRESHOLDS_M"], network=network)
+            bar.update()
+            lap("hourly")
     corridor_result = None
     if highway_ways is not None:
         from .coverage.corridors import analyze_corridors
@@ -328,15 +434,34 @@ def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: 
         step("公路走廊 / highway corridors")
         corridor_result = analyze_corridors(highway_ways, stations, group=group or "货车司机")
         bar.update()
+        lap("corridors")
     step("写出结果 / writing outputs")
     write_outputs(result, out_dir, hourly=table, corridors=corridor_result)
     bar.update()
     bar.close()
+    lap("outputs")
+    _write_run_json(out_dir, run_info, source=hotspots_file, started=started, timings=timings)
     click.echo(_format_summary(result, out_dir, table))
     if corridor_result is not None:
         click.echo("\n" + _format_corridors(corridor_result))
         click.echo("走廊结果 / corridor outputs: corridors.csv, corridor_gaps.geojson, summary.xlsx "
                    "(走廊 corridors, 走廊空白 corridor gaps)")
+
+
+def _write_run_json(out_dir: str, info: dict[str, Any], *, source: str, started: float,
+                    timings: dict[str, float]) -> None:
+    """DIR/run.json: what ran (engine, scheduler, workers, partitions), the input rows, the time of
+    each step and the peak memory of this process (and, on Dask, of the scheduler and workers)."""
+    import datetime as dt
+    import resource
+    import time
+
+    info = dict(info)
+    memory = dict(info.pop("peak_rss_mib", None) or {})
+    memory["client"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    record = {**info, "source": source, "started_at": dt.datetime.fromtimestamp(started).astimezone().isoformat(),
+              "total_s": round(time.time() - started, 3), "steps": timings, "peak_rss_mib": memory}
+    Path(out_dir, "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def _check_metric_and_group(metric: str, osm_file: str | None, group: str | None) -> str | None:
@@ -501,7 +626,7 @@ def corridors(c: Context, osm_file: str, refs: tuple[str, ...], group: str, stat
 
 
 @main.command()
-@click.option("--hotspots", "hotspots_file", required=True, type=click.Path(dir_okay=False), help="热点文件 / hotspot file")
+@click.option("--hotspots", "hotspots_file", required=True, help=HOTSPOTS_HELP)
 @click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True)
 @click.option("--k", type=click.IntRange(1, 10000), default=None, help="新站点个数（mclp）/ number of new sites (mclp)")
 @click.option("--candidates", "candidates_file", type=click.Path(dir_okay=False), default=None,
@@ -524,11 +649,13 @@ def corridors(c: Context, osm_file: str, refs: tuple[str, ...], group: str, stat
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="排序结果文件 .csv/.xlsx/.geojson / ranked list file")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON / print JSON")
+@_scheduler_options
 @pass_ctx
 def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candidates_file: str | None,
          candidate_crs: str, osm_file: str | None, objective: str, target_share: float, solver: str,
          time_limit: float, metric: str, mode: str | None, res: int, group: str | None, threshold_m: float | None,
-         out_file: str | None, as_json: bool) -> None:
+         out_file: str | None, as_json: bool, scheduler: str | None, workers: int | None,
+         storage_options: str | None) -> None:
     """新站点选址（最大覆盖 / 集合覆盖）/ propose new station sites (maximal or set covering)."""
     from .coverage import aggregate, read_hotspots
     from .coverage import analyze as run_analysis
@@ -540,8 +667,10 @@ def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candid
     if candidates_file and osm_file and metric != "network":
         raise click.UsageError("--candidates 与 --osm 只能选一个 / give --candidates or --osm, not both")
     group = _check_metric_and_group(metric, osm_file, group)
+    storage = _parse_storage_options(storage_options, scheduler, workers)
     try:
-        points = read_hotspots(hotspots_file, crs=hotspot_crs, tz=c.config["TIMEZONE"])
+        points = None if scheduler else read_hotspots(hotspots_file, crs=hotspot_crs, tz=c.config["TIMEZONE"],
+                                                      storage_options=storage)
         candidates = None
         if candidates_file:
             from .coverage.candidates import read_candidates
@@ -561,12 +690,24 @@ def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candid
     if metric == "network":
         network = _load_network(c, osm_file, mode, group)
     try:
-        demand = aggregate(points, res)
-        result = run_analysis(c.registry.stations(), demand, metric=metric, group=group, threshold_m=threshold_m,
-                              thresholds=c.config["THRESHOLDS_M"], network=network)
+        if scheduler:               # the demand step on Dask (the siting itself works on the cells)
+            from .coverage.cluster import analyze_on_cluster, connect
+
+            with connect(scheduler, workers) as client:
+                result = analyze_on_cluster(client, hotspots_file, c.registry.stations(), crs=hotspot_crs, res=res,
+                                            metric=metric, group=group, threshold_m=threshold_m,
+                                            thresholds=c.config["THRESHOLDS_M"], network=network,
+                                            tz=c.config["TIMEZONE"], storage_options=storage).result
+        else:
+            demand = aggregate(points, res)
+            result = run_analysis(c.registry.stations(), demand, metric=metric, group=group, threshold_m=threshold_m,
+                                  thresholds=c.config["THRESHOLDS_M"], network=network)
         plan = plan_sites(result, candidates, k=k, objective=objective, target_share=target_share, solver=solver,
                           network=network, time_limit_s=time_limit)
-    except ValueError as exc:
+    except ImportValidationError as exc:          # hotspots read on Dask
+        click.echo(exc.report(), err=True)
+        sys.exit(2)
+    except (ValueError, OSError) as exc:          # OSError: the scheduler cannot be reached
         raise click.UsageError(str(exc)) from exc
     if out_file:
         _write_sites(plan.sites, out_file)
@@ -641,14 +782,20 @@ def history(c: Context, station: str | None, limit: int) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @pass_ctx
 def backup(c: Context, file: str) -> None:
-    """备份登记数据库（运行中也可）/ back up the registry database (safe while serving)."""
+    """备份登记数据库（运行中也可；SQLite 与 PostgreSQL 都写成一个 SQLite 文件）/ back up the registry
+    database into one SQLite file (safe while serving; SQLite and PostgreSQL alike, any schema revision)."""
     from .stations import RegistryError
+    from .stations.backup import backup as backup_database
 
+    engine = c.engine()
     try:
-        path = c.registry.backup(file)
+        info = backup_database(engine, file)
     except RegistryError as exc:
         raise click.UsageError(str(exc)) from exc
-    click.echo(f"已备份到 {path}（{c.registry.count()} 个站点）/ backed up to {path}")
+    finally:
+        engine.dispose()
+    click.echo(f"已备份到 {info['path']}（{info['stations']} 个站点，{info['users']} 个账号）/ backed up to "
+               f"{info['path']} ({info['stations']} stations, {info['users']} accounts)")
 
 
 @main.command("restore")
@@ -666,6 +813,52 @@ def restore(c: Context, file: str, yes: bool) -> None:
     except RegistryError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"已恢复：{counts['stations']} 个站点，{counts['users']} 个账号 / restored")
+
+
+@main.group("db")
+def db() -> None:
+    """数据库结构迁移（Alembic）/ registry schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@pass_ctx
+def db_upgrade(c: Context, revision: str) -> None:
+    """把数据库结构升级到本版本（先备份！）/ upgrade the registry schema in place to this release's (back up first).
+
+    Works on SQLite and PostgreSQL, on an empty database and on a registry of an older release
+    (0.1.0 included); every row is kept."""
+    from .stations import RegistryError
+    from .stations.migrate import upgrade
+
+    engine = c.engine()
+    try:
+        before, after = upgrade(engine, revision)
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    if before == after:
+        click.echo(f"数据库结构已是最新（{after}）/ the schema is up to date ({after})")
+    else:
+        click.echo(f"数据库结构已升级：{before or '空'} → {after} / schema upgraded: {before or 'empty'} -> {after}")
+
+
+@db.command("current")
+@pass_ctx
+def db_current(c: Context) -> None:
+    """显示数据库结构版本 / show the registry's schema revision and this release's."""
+    from .stations.migrate import current, head
+
+    engine = c.engine()
+    try:
+        with engine.connect() as conn:
+            rev = current(conn)
+    finally:
+        engine.dispose()
+    newest = head()
+    state = "最新 / up to date" if rev == newest else "需要 yizhan db upgrade / run yizhan db upgrade"
+    click.echo(f"{rev or '空 / empty'}（本版本 / this release: {newest}）{state}")
 
 
 @main.command("undo")

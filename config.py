@@ -16,7 +16,9 @@ from typing import Any
 #: them as they are.
 DEFAULTS: dict[str, Any] = {
     # storage
-    "DATABASE_URL": None,            # None -> sqlite:///<home>/yizhan.sqlite (WAL)
+    # None -> sqlite:///<home>/yizhan.sqlite (WAL); or postgresql+psycopg://user:password@host:5432/yizhan
+    # (also read from the plain DATABASE_URL environment variable when YIZHAN_DATABASE_URL is unset)
+    "DATABASE_URL": None,
     # import validation
     "DUPLICATE_RADIUS_M": 5.0,       # two stations closer than this are "the same station twice"
     "DISTRICT_TOLERANCE_M": 2000.0,  # a station may lie this far outside its stated district
@@ -74,13 +76,18 @@ def _coerce(raw: str, default: Any) -> Any:
 
 
 def load_config(home: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
-    """Settings for a home folder: defaults, then ``<home>/config.py``, then ``YIZHAN_*`` env, then overrides."""
+    """Settings for a home folder: defaults, then ``<home>/config.py``, then ``YIZHAN_*`` env, then overrides.
+
+    ``DATABASE_URL`` may also come from the environment variable of that name (the usual one of
+    hosting platforms), below ``YIZHAN_DATABASE_URL``."""
     home_path = Path(home).resolve() if home else default_home()
     config: dict[str, Any] = {k: (v.copy() if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
     file = home_path / "config.py"
     if file.is_file():
         values = runpy.run_path(str(file))
         config.update({k: v for k, v in values.items() if k.isupper()})
+    if os.environ.get("DATABASE_URL"):
+        config["DATABASE_URL"] = os.environ["DATABASE_URL"]
     for key, default in DEFAULTS.items():
         raw = os.environ.get(ENV_PREFIX + key)
         if raw is not None and raw != "":

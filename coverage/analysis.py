@@ -119,31 +119,48 @@ def analyze(stations: pd.DataFrame, demand: DemandGrid, *, metric: str = "great-
     per_cell = demand.cells(group=group, hour=hour)
     cells = per_cell["cell"].to_numpy(dtype=np.uint64)
     d = measure(cells, used, metric=metric, res=demand.res, network=network, workers=workers)
-    lon, lat = hexgrid.cells_to_lonlat(cells)
+    params = {"metric": metric, "res": demand.res, "group": group, "hour": hour, "weekday": weekday,
+              "threshold_m": threshold, "floor": floor, "n_stations": len(used), "n_points": demand.n_points,
+              "mode": getattr(network, "mode", None)}
+    return finish(cells, per_cell["demand"].to_numpy(dtype=float), per_cell["points"].to_numpy(dtype=np.int64),
+                  d, used, threshold=threshold, floor=floor, params=params)
+
+
+def cell_places(cells: np.ndarray) -> dict[str, np.ndarray]:
+    """Centre ``lon``/``lat`` and district ``adcode`` of cells (any order; each cell's values
+    depend on that cell alone, so parts computed apart concatenate to the whole)."""
     from ..geodata.boundaries import district_of
 
+    lon, lat = hexgrid.cells_to_lonlat(cells)
+    return {"lon": lon, "lat": lat, "adcode": district_of(lon, lat) if len(cells) else np.empty(0, dtype=object)}
+
+
+def finish(cells: np.ndarray, demand: np.ndarray, points: np.ndarray, d: dist_mod.Distances, used: pd.DataFrame,
+           *, threshold: float, floor: float, params: dict[str, Any],
+           places: dict[str, np.ndarray] | None = None, outlines: Any = None) -> CoverageResult:
+    """The result from per-cell demand (cells sorted) and distances: the cell table, blank spots,
+    blind zones, districts without a station and the summary (``places`` from :func:`cell_places`
+    when already computed, e.g. on Dask workers)."""
+    where = places if places is not None else cell_places(cells)
     out = pd.DataFrame({
-        "h3": hexgrid.cells_to_str(cells),
-        "demand": per_cell["demand"].to_numpy(dtype=float),
-        "points": per_cell["points"].to_numpy(dtype=np.int64),
+        "h3": hexgrid.cells_to_str_column(cells),
+        "demand": demand,
+        "points": points,
         "distance_m": d.distance_m,
         "nearest_id": np.where(d.station >= 0, used["id"].to_numpy(dtype=object)[np.maximum(d.station, 0)], None)
         if len(used) else np.full(len(cells), None, dtype=object),
         "covered": d.distance_m <= threshold,
-        "lon": lon, "lat": lat,
-        "adcode": district_of(lon, lat) if len(cells) else np.empty(0, dtype=object),
+        "lon": where["lon"], "lat": where["lat"],
+        "adcode": where["adcode"],
     })
     if d.grid_steps is not None:
         out["grid_steps"] = d.grid_steps
     if d.time_s is not None:
         out["time_s"] = d.time_s
     blank = gaps.blank_spots(out, threshold_m=threshold, floor=floor)
-    zones, out["zone"] = gaps.blind_zones(out)
+    zones, out["zone"] = gaps.blind_zones(out, outlines=outlines)
     admin = gaps.admin_blind_zones(out, used["adcode"])
     summary = district_summary(out, used, blank, zones)
-    params = {"metric": metric, "res": demand.res, "group": group, "hour": hour, "weekday": weekday,
-              "threshold_m": threshold, "floor": floor, "n_stations": len(used), "n_points": demand.n_points,
-              "mode": getattr(network, "mode", None)}
     return CoverageResult(params, out, blank, zones, admin, summary, used)
 
 
@@ -165,6 +182,11 @@ def coverage_by_hour(stations: pd.DataFrame, demand: DemandGrid, *, metric: str 
         covered = d.distance_m <= threshold
         total = float(per_cell["demand"].sum())
         cov = float(per_cell["demand"].to_numpy()[covered].sum())
-        rows.append({"hour": hour, "open_stations": len(used), "demand": total, "covered_demand": cov,
-                     "covered_share": cov / total if total else np.nan, "uncovered_cells": int((~covered).sum())})
+        rows.append(hour_row(hour, len(used), total, cov, int((~covered).sum())))
     return pd.DataFrame(rows)
+
+
+def hour_row(hour: int, open_stations: int, demand: float, covered_demand: float, uncovered_cells: int) -> dict:
+    """One row of :func:`coverage_by_hour`."""
+    return {"hour": hour, "open_stations": open_stations, "demand": demand, "covered_demand": covered_demand,
+            "covered_share": covered_demand / demand if demand else np.nan, "uncovered_cells": uncovered_cells}

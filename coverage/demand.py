@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,10 +74,13 @@ class DemandGrid:
 
 # -- reading --------------------------------------------------------------------------------------
 def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
+    return _read_csv_bytes(path.read_bytes(), encoding)
+
+
+def _read_csv_bytes(data: bytes, encoding: str) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    data = path.read_bytes()
     if encoding in ("auto", "utf-8", "utf8"):
         try:  # fast path: multi-threaded Arrow reader for UTF-8 files
             start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
@@ -163,16 +167,92 @@ def _hours_from_time(values: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray
 
 
 def read_hotspots(path: str | Path, *, crs: str = "wgs84", encoding: str = "auto", skip_bad_rows: bool = False,
-                  tz: str = "Asia/Shanghai") -> pd.DataFrame:
-    """Read and check a hotspot file.
+                  tz: str = "Asia/Shanghai", storage_options: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Read and check a hotspot file, or every Parquet/CSV file of a folder or glob (local or any
+    fsspec URL such as ``s3://bucket/hotspots/*.parquet``; hive folders ``key=value`` as columns).
 
     Returns a frame with ``lon``, ``lat`` (WGS-84, converted from ``crs``), ``weight``, ``hour``
     (-1 = no time) and ``group`` ('' = not given); or, for aggregated input, ``h3`` (uint64
-    cells), ``weight``, ``hour``, ``group``.  Bad rows reject the file with a per-row report
-    (row numbers as a spreadsheet shows them), unless ``skip_bad_rows``.
+    cells), ``weight``, ``hour``, ``group``.  Bad rows reject the input with a per-row report
+    (row numbers as a spreadsheet shows them, with the file for several files), unless
+    ``skip_bad_rows``.  ``attrs``: ``n_rows`` (rows read), ``n_skipped``, ``skipped``, ``partitions``.
     """
-    path = Path(path)
-    raw = _read_any(path, encoding)
+    from . import sources
+
+    if sources.is_local_file(path):
+        raw = _read_any(Path(path), encoding)
+        checked = check_hotspots(raw, crs=crs, tz=tz)
+        return _finish_read([checked], skip_bad_rows, 1)
+    pieces = sources.list_files(path, storage_options)
+    checked = []
+    for piece in pieces:
+        checked.append(check_piece(piece, crs=crs, tz=tz, encoding=encoding, storage_options=storage_options,
+                                   several=len(pieces) > 1))
+    return _finish_read(checked, skip_bad_rows, len(pieces))
+
+
+@dataclass(frozen=True)
+class CheckedHotspots:
+    """The checked rows of one file or piece: ``frame`` (good rows), ``problems`` (at most a few
+    hundred), ``n_rows`` read, ``n_bad`` rejected, ``kind`` (``points`` or ``cells``)."""
+
+    frame: pd.DataFrame
+    problems: list[Problem]
+    n_rows: int
+    n_bad: int
+    kind: str
+
+
+def _labelled(problems: list[Problem], label: str | None) -> list[Problem]:
+    """Problems naming their file (inputs of several files)."""
+    if not label:
+        return list(problems)
+    return [replace(p, zh=f"文件 {label}：{p.zh}", en=f"file {label}: {p.en}") for p in problems]
+
+
+def check_piece(piece: Any, *, crs: str = "wgs84", tz: str = "Asia/Shanghai", encoding: str = "auto",
+                storage_options: dict[str, Any] | None = None, several: bool = True) -> CheckedHotspots:
+    """Read and check one :class:`~yizhan.coverage.sources.Piece` (problems name the file when
+    ``several``; a file without data rows is allowed then)."""
+    from .sources import read_piece
+
+    label = piece.label if several else None
+    try:
+        raw = read_piece(piece, storage_options, encoding)
+        return check_hotspots(raw, crs=crs, tz=tz, first_row=piece.first_row, label=label, allow_empty=several)
+    except ImportValidationError as exc:
+        raise ImportValidationError(_labelled(exc.problems, label), n_rows=exc.n_rows) from None
+
+
+def _finish_read(parts: list[CheckedHotspots], skip_bad_rows: bool, n_parts: int) -> pd.DataFrame:
+    problems = [p for c in parts for p in c.problems]
+    n_rows = sum(c.n_rows for c in parts)
+    n_bad = sum(c.n_bad for c in parts)
+    if n_rows == 0:
+        raise ImportValidationError([Problem(None, None, "empty", "文件没有数据行", "the file has no data rows")])
+    kinds = {c.kind for c in parts if c.n_rows}
+    if len(kinds) > 1:
+        raise ImportValidationError([Problem(None, None, "mixed", "有的文件是坐标点、有的是 H3 汇总，不能混用",
+                                             "some files hold points and others H3 cells: do not mix them")])
+    if n_bad and not skip_bad_rows:
+        raise ImportValidationError(problems, n_rows=n_rows)
+    if n_bad:
+        log.warning("skipped %d bad hotspot rows", n_bad)
+    frames = [c.frame for c in parts if c.n_rows or len(parts) == 1]
+    kept = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    kept.attrs["skipped"] = problems
+    kept.attrs["n_skipped"] = n_bad
+    kept.attrs["n_rows"] = n_rows
+    kept.attrs["partitions"] = n_parts
+    return kept
+
+
+def check_hotspots(raw: pd.DataFrame, *, crs: str = "wgs84", tz: str = "Asia/Shanghai", first_row: int = 0,
+                   label: str | None = None, allow_empty: bool = False) -> CheckedHotspots:
+    """Check raw hotspot rows (columns as in a file): the good rows converted as
+    :func:`read_hotspots` returns them, and the problems of the bad rows (row numbers counted
+    from ``first_row`` rows into the file).  Raises ImportValidationError for problems of the
+    whole file (no data rows, no coordinate columns, an unreadable h3 column)."""
     raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
     rename, headers, _unknown = map_columns(list(raw.columns))
     raw = raw[list(rename)].rename(columns=rename)
@@ -180,7 +260,7 @@ def read_hotspots(path: str | Path, *, crs: str = "wgs84", encoding: str = "auto
         raw = raw.rename(columns={"groups": "group"})
         headers["group"] = headers.pop("groups")
     n = len(raw)
-    if n == 0:
+    if n == 0 and not allow_empty:
         raise ImportValidationError([Problem(None, None, "empty", "文件没有数据行", "the file has no data rows")])
     aggregated = "h3" in raw.columns and not ("lon" in raw.columns and "lat" in raw.columns)
     if not aggregated and ("lon" not in raw.columns or "lat" not in raw.columns):
@@ -190,7 +270,7 @@ def read_hotspots(path: str | Path, *, crs: str = "wgs84", encoding: str = "auto
                                              f"missing columns: need lon/lat (经度/纬度) or h3. Columns found: {seen}")])
     problems: list[Problem] = []
     bad = np.zeros(n, dtype=bool)
-    rows = np.arange(n) + 2
+    rows = np.arange(n) + 2 + int(first_row)
 
     def report(mask: np.ndarray, column: str, code: str, zh: str, en: str, values: pd.Series | None = None) -> None:
         nonlocal bad
@@ -266,14 +346,8 @@ def read_hotspots(path: str | Path, *, crs: str = "wgs84", encoding: str = "auto
         out["group"] = pd.Categorical.from_codes(to_category[codes], categories=GROUP_CATEGORIES)
     else:
         out["group"] = pd.Categorical(np.full(n, UNKNOWN_GROUP, dtype=object), categories=GROUP_CATEGORIES)
-    if bad.any() and not skip_bad_rows:
-        raise ImportValidationError(problems, n_rows=n)
-    if bad.any():
-        log.warning("skipped %d bad hotspot rows", int(bad.sum()))
-    kept = out[~bad].reset_index(drop=True)
-    kept.attrs["skipped"] = problems
-    kept.attrs["n_skipped"] = int(bad.sum())
-    return kept
+    kept = out[~bad].reset_index(drop=True) if bad.any() else out.reset_index(drop=True)
+    return CheckedHotspots(kept, _labelled(problems, label), n, int(bad.sum()), "cells" if aggregated else "points")
 
 
 def _sum_by_key(keys: np.ndarray, weights: np.ndarray, key_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

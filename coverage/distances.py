@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,20 +41,34 @@ class Distances:
     time_s: np.ndarray | None = None
 
 
-def great_circle(cell_lon: np.ndarray, cell_lat: np.ndarray, station_lon: np.ndarray,
-                 station_lat: np.ndarray, *, workers: int = -1) -> Distances:
-    """Great-circle metres from each cell centre to the nearest station (exact)."""
+def station_tree(station_lon: np.ndarray, station_lat: np.ndarray) -> tuple[Any, np.ndarray]:
+    """The KD-tree of the stations' unit vectors and the vectors (what :func:`great_circle` needs;
+    built once and shared, e.g. with every Dask worker)."""
     from scipy.spatial import cKDTree
 
+    from ..geodata.sphere import unit_vectors
+
+    vec = unit_vectors(np.asarray(station_lon, float), np.asarray(station_lat, float))
+    return cKDTree(vec), vec
+
+
+def great_circle(cell_lon: np.ndarray, cell_lat: np.ndarray, station_lon: np.ndarray | None,
+                 station_lat: np.ndarray | None, *, workers: int = -1,
+                 tree: tuple[Any, np.ndarray] | None = None) -> Distances:
+    """Great-circle metres from each cell centre to the nearest station (exact).
+
+    ``tree`` is a prebuilt :func:`station_tree` (then the station arrays may be None).  A cell's
+    result does not depend on the other cells measured with it."""
     from ..stations.nearest import nearest_bulk
-    from ..geodata.sphere import chord_to_m, unit_vectors
+    from ..geodata.sphere import chord_to_m
 
     n = len(cell_lon)
-    if len(station_lon) == 0 or n == 0:
+    if tree is None:
+        tree = station_tree(station_lon, station_lat) if len(station_lon) else (None, np.empty((0, 3)))
+    kd, vec = tree
+    if len(vec) == 0 or n == 0:
         return Distances(np.full(n, np.inf), np.full(n, -1, dtype=np.int64))
-    vec = unit_vectors(station_lon, station_lat)
-    idx, chord = nearest_bulk(cKDTree(vec), vec, np.asarray(cell_lon, float), np.asarray(cell_lat, float),
-                              workers=workers)
+    idx, chord = nearest_bulk(kd, vec, np.asarray(cell_lon, float), np.asarray(cell_lat, float), workers=workers)
     return Distances(chord_to_m(chord), idx)
 
 

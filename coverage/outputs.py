@@ -21,6 +21,7 @@ Files in the output folder:
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,28 +64,80 @@ def _json_column(values: pd.Series) -> pa.Array:
     return pc.fill_null(quoted, "null")
 
 
-def write_points_geojson(frame: pd.DataFrame, path: Path, *, columns: list[str]) -> None:
-    """A GeoJSON FeatureCollection of points (``lon``/``lat``), written without a per-row dict.
+#: Rows per chunk when a GeoJSON layer is written (bounds the memory of the text being built).
+GEOJSON_CHUNK = 200_000
+#: Rows of the 空白点 and 盲区 sheets of ``summary.xlsx`` (the full lists are in the GeoJSON / Parquet files).
+SHEET_ROWS = 5000
 
-    Why hand-written: geopandas' ``to_json`` builds a Python dict per feature, minutes for the
-    million-feature blank-spot layers of a province.
+
+def write_features_geojson(frame: pd.DataFrame, path: Path, *, columns: list[str],
+                           geometry: np.ndarray | None = None) -> None:
+    """A GeoJSON FeatureCollection written in chunks, without a per-row dict.
+
+    Geometries are the ``lon``/``lat`` points of ``frame`` or, with ``geometry``, shapely
+    geometries aligned with it (``shapely.to_geojson``, vectorised; None -> null).  Why
+    hand-written: geopandas' ``to_json`` builds a Python dict per feature and the whole text in
+    memory, minutes and gigabytes for the million-feature layers of several provinces.
     """
     import pyarrow.compute as pc
+    import shapely
 
-    if frame.empty:
-        path.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
-        return
-    parts = [pa.array(['{"type":"Feature","geometry":{"type":"Point","coordinates":['] * len(frame)),
-             _json_column(frame["lon"].round(7)), pa.array([","] * len(frame)), _json_column(frame["lat"].round(7)),
-             pa.array([']},"properties":{'] * len(frame))]
-    for i, col in enumerate(columns):
-        parts += [pa.array([("," if i else "") + json.dumps(col) + ":"] * len(frame)), _json_column(frame[col])]
-    parts.append(pa.array(["}}"] * len(frame)))
-    rows = pc.binary_join_element_wise(*parts, "")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write('{"type":"FeatureCollection","features":[\n')
-        fh.write(",\n".join(rows.to_pylist()))
+        step = GEOJSON_CHUNK if geometry is None else GEOJSON_CHUNK // 10      # outlines: long texts
+        for start in range(0, len(frame), step):
+            part = frame.iloc[start:start + step]
+            n = len(part)
+            if geometry is None:
+                geom = [pa.array(['{"type":"Point","coordinates":['] * n), _json_column(part["lon"].round(7)),
+                        pa.array([","] * n), _json_column(part["lat"].round(7)), pa.array(["]}"] * n)]
+            else:
+                text = shapely.to_geojson(geometry[start:start + n])
+                geom = [pc.fill_null(pa.array(text, type=pa.string()), "null")]
+            parts = [pa.array(['{"type":"Feature","geometry":'] * n), *geom, pa.array([',"properties":{'] * n)]
+            for i, col in enumerate(columns):
+                parts += [pa.array([("," if i else "") + json.dumps(col, ensure_ascii=False) + ":"] * n),
+                          _json_column(part[col])]
+            parts.append(pa.array(["}}"] * n))
+            rows = pc.binary_join_element_wise(*parts, "")
+            fh.write((",\n" if start else "") + ",\n".join(rows.to_pylist()))
         fh.write("\n]}\n")
+
+
+def write_points_geoparquet(frame: pd.DataFrame, path: Path) -> None:
+    """GeoParquet of ``frame`` with its ``lon``/``lat`` points as the geometry (WGS-84), written in
+    chunks: each chunk's table and GeoParquet metadata come from geopandas, the metadata then gets
+    the bounding box of every point.  Why chunked: a Point object per row of a several-million-row
+    frame costs more memory than the rest of the analysis."""
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+
+    def table(part: pd.DataFrame) -> pa.Table:
+        buffer = io.BytesIO()
+        gpd.GeoDataFrame(part, geometry=gpd.points_from_xy(part["lon"], part["lat"]), crs=4326) \
+            .to_parquet(buffer, index=False)
+        return pq.read_table(buffer)
+
+    if len(frame) <= GEOJSON_CHUNK:
+        pq.write_table(table(frame), path)
+        return
+    first = table(frame.iloc[:GEOJSON_CHUNK])
+    meta = dict(first.schema.metadata)
+    geo = json.loads(meta[b"geo"])
+    lon, lat = frame["lon"].to_numpy(dtype=float), frame["lat"].to_numpy(dtype=float)
+    geo["columns"]["geometry"]["bbox"] = [float(np.nanmin(lon)), float(np.nanmin(lat)), float(np.nanmax(lon)),
+                                          float(np.nanmax(lat))]
+    meta[b"geo"] = json.dumps(geo).encode()
+    schema = first.schema.with_metadata(meta)
+    with pq.ParquetWriter(path, schema) as writer:
+        writer.write_table(first.replace_schema_metadata(meta))
+        for start in range(GEOJSON_CHUNK, len(frame), GEOJSON_CHUNK):
+            writer.write_table(table(frame.iloc[start:start + GEOJSON_CHUNK]).cast(schema))
+
+
+def write_points_geojson(frame: pd.DataFrame, path: Path, *, columns: list[str]) -> None:
+    """A GeoJSON FeatureCollection of the ``lon``/``lat`` points of ``frame`` (see :func:`write_features_geojson`)."""
+    write_features_geojson(frame, path, columns=columns)
 
 
 def _corridor_tables(corridors: CorridorResult) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -114,21 +167,18 @@ def write_outputs(result: CoverageResult, out_dir: str | Path, *, hourly: pd.Dat
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    cells = result.cells.copy()
-    cells["nearest_id"] = cells["nearest_id"].astype("string")
-    cells.to_parquet(out / "cells.parquet", index=False)
+    result.cells.assign(nearest_id=result.cells["nearest_id"].astype("string")) \
+        .to_parquet(out / "cells.parquet", index=False)
     written.append(out / "cells.parquet")
-
-    import geopandas as gpd
 
     blank = result.blank_spots
     blank_cols = [c for c in blank.columns if c not in ("lon", "lat")]
     write_points_geojson(blank, out / "blank_spots.geojson", columns=blank_cols)
-    gpd.GeoDataFrame(blank.replace([np.inf], np.nan), geometry=gpd.points_from_xy(blank["lon"], blank["lat"]),
-                     crs=4326).to_parquet(out / "blank_spots.parquet", index=False)
-    zones = result.blind_zones.copy()
-    zones["max_distance_m"] = zones["max_distance_m"].replace(np.inf, np.nan)
-    (out / "blind_zones.geojson").write_text(zones.to_json(drop_id=True, ensure_ascii=False), encoding="utf-8")
+    finite = {c: blank[c].replace(np.inf, np.nan) for c in blank.columns if pd.api.types.is_float_dtype(blank[c])}
+    write_points_geoparquet(blank.assign(**finite), out / "blank_spots.parquet")
+    zones = result.blind_zones.assign(max_distance_m=result.blind_zones["max_distance_m"].replace(np.inf, np.nan))
+    zone_cols = [c for c in zones.columns if c != "geometry"]
+    write_features_geojson(zones, out / "blind_zones.geojson", columns=zone_cols, geometry=zones.geometry.to_numpy())
     zones.to_parquet(out / "blind_zones.parquet", index=False)
     written += [out / "blank_spots.geojson", out / "blank_spots.parquet", out / "blind_zones.geojson",
                 out / "blind_zones.parquet"]
@@ -141,9 +191,11 @@ def write_outputs(result: CoverageResult, out_dir: str | Path, *, hourly: pd.Dat
 
     with pd.ExcelWriter(out / "summary.xlsx", engine="openpyxl") as xl:
         neutralize_formulas(result.summary.rename(columns=SUMMARY_COLUMNS_ZH)).to_excel(xl, sheet_name="区县汇总", index=False)
-        top = pd.DataFrame(result.blank_spots).head(5000)   # the full list is in the GeoJSON / Parquet
+        # The sheets hold the first SHEET_ROWS rows (most demand first); the full lists are in the GeoJSON / Parquet.
+        top = pd.DataFrame(result.blank_spots).head(SHEET_ROWS)
         neutralize_formulas(top.replace([np.inf], np.nan)).to_excel(xl, sheet_name="空白点", index=False)
-        neutralize_formulas(pd.DataFrame(zones.drop(columns="geometry"))).to_excel(xl, sheet_name="盲区", index=False)
+        top_zones = pd.DataFrame(zones.drop(columns="geometry")).head(SHEET_ROWS)
+        neutralize_formulas(top_zones).to_excel(xl, sheet_name="盲区", index=False)
         neutralize_formulas(result.admin_blind_zones).to_excel(xl, sheet_name="无站点区县", index=False)
         if hourly is not None:
             hourly.to_excel(xl, sheet_name="分时覆盖", index=False)

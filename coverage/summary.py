@@ -60,7 +60,9 @@ def district_summary(cells: pd.DataFrame, stations: pd.DataFrame, blank: pd.Data
             out[f"stations_{t}"] = counts[t].reindex(index, fill_value=0) if t in counts else 0
         out["n_stations"] = out[[f"stations_{t}" for t in model.STATION_TYPES]].sum(axis=1)
         out["n_blank_spots"] = blank_key.value_counts().reindex(index, fill_value=0)
-        out["n_blind_zones"] = [sum(1 for z in zone_keys if a in z) for a in index]
+        # zones touching each district: one pass over the (zone, district) pairs, not districts x zones
+        per_code = pd.Series([a for z in zone_keys for a in z], dtype=object).value_counts()
+        out["n_blind_zones"] = per_code.reindex(index, fill_value=0).to_numpy(dtype=int) if len(index) else []
         out["level"] = level
         return out
 

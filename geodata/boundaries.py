@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 import numpy as np
 import shapely
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
     import pyproj
+
+T = TypeVar("T")
 
 __all__ = [
     "LEVELS",
@@ -78,7 +81,26 @@ CHINA_ALBERS = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +ellps=WGS84 +
 
 # -- cached data ---------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=1)
+def _load_once(loader: Callable[[], T]) -> Callable[[], T]:
+    """Cache a loader without arguments; the first call runs once even when many threads ask at once.
+
+    Why not ``functools.lru_cache``: it does not lock the computation, so every cold web thread
+    would read and index the boundary file at the same time (16 clients: 16 loads)."""
+    lock = threading.Lock()
+    box: list = []
+
+    @functools.wraps(loader)
+    def load() -> T:
+        if not box:
+            with lock:
+                if not box:
+                    box.append(loader())
+        return box[0]
+
+    load.cache_clear = box.clear  # type: ignore[attr-defined]
+    return load
+
+@_load_once
 def _admin() -> gpd.GeoDataFrame:
     """Every unit of the shipped file: adcode, name, level, parent_adcode, geometry (districts only)."""
     import geopandas as gpd
@@ -91,13 +113,13 @@ def _admin() -> gpd.GeoDataFrame:
     return frame.reset_index(drop=True)
 
 
-@functools.lru_cache(maxsize=1)
+@_load_once
 def _table() -> pd.DataFrame:
     """The units without geometry, one row per (adcode, level)."""
     return _admin()[["adcode", "name", "level", "parent_adcode"]].copy()
 
 
-@functools.lru_cache(maxsize=1)
+@_load_once
 def _mainland() -> shapely.Geometry:
     import geopandas as gpd
 
@@ -109,7 +131,7 @@ def _mainland() -> shapely.Geometry:
     return geom
 
 
-@functools.lru_cache(maxsize=1)
+@_load_once
 def _districts() -> tuple[NDArray[np.object_], NDArray[np.object_], shapely.STRtree]:
     """District adcodes, their prepared polygons (sorted by adcode) and an STRtree over them."""
     frame = _admin()
@@ -119,7 +141,7 @@ def _districts() -> tuple[NDArray[np.object_], NDArray[np.object_], shapely.STRt
     return frame["adcode"].to_numpy(dtype=object), geoms, shapely.STRtree(geoms)
 
 
-@functools.lru_cache(maxsize=1)
+@_load_once
 def _units() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """(adcode -> name, adcode -> highest level, adcode -> parent adcode of that level)."""
     table = _table()
@@ -377,7 +399,7 @@ def _projected(adcode: str) -> tuple[shapely.Geometry, pyproj.Transformer] | Non
     return poly, fwd
 
 
-@functools.lru_cache(maxsize=1)
+@_load_once
 def _geod() -> pyproj.Geod:
     import pyproj
 
@@ -437,7 +459,7 @@ def _short(name: str) -> str | None:
     return short if short != name and len(short) >= 2 else None
 
 
-@functools.lru_cache(maxsize=1)
+@_load_once
 def _aliases() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], dict[str, str]]:
     """(full name -> adcodes, short name -> adcodes, adcode -> parent adcode)."""
     table = _table()
@@ -460,7 +482,7 @@ def _candidates(name: str) -> frozenset[str]:
     return full.get(name) or short.get(name) or frozenset()
 
 
-@functools.lru_cache(maxsize=1)
+@_load_once
 def _prefix_names() -> tuple[str, ...]:
     full, short, _ = _aliases()
     return tuple(sorted({*full, *short}, key=len, reverse=True))

@@ -3,6 +3,10 @@
 // /api/stations/import, "check only" = dry run) and the change history with undo (GET /api/history,
 // POST /api/history/<id>/undo, POST /api/history/batches/<batch>/undo).  Everything from the server
 // goes into the page as text (YZ.el), never as HTML.
+// Concurrent edits: the form keeps the ETag (version) of the station it loaded and sends it as
+// If-Match when saving or deleting; when someone else changed the station meanwhile the server
+// answers 412 with the station as it is now: the form shows those values, names the fields that
+// changed and asks to check and save again (nothing of ours was written).
 (function () {
   'use strict';
   var YZ = window.YZ, cfg = YZ.config, names = cfg.area_names || {};
@@ -12,7 +16,7 @@
                      services: '服务内容', hours: '开放时间', capacity: '座位数', phone: '电话', status: '状态',
                      source: '来源', updated_at: '更新时间', lon: '经度', lat: '纬度', orig_lon: '原始经度',
                      orig_lat: '原始纬度', orig_crs: '原始坐标系', id: '编号'};
-  var stations = [], editing = null, nextBefore = null;
+  var stations = [], editing = null, editingEtag = null, nextBefore = null;
   var $ = function (id) { return document.getElementById(id); };
   var form = $('station-form'), importForm = $('import-form');
 
@@ -70,8 +74,9 @@
     form.elements.crs.value = 'wgs84';
     form.elements.note.value = '';
   }
-  function openForm(rec, title) {
+  function openForm(rec, title, etag) {
     editing = rec && rec.id ? rec : null;
+    editingEtag = editing ? (etag || null) : null;
     form.hidden = false;
     fill(rec || {type: form.elements.type.options[0].value, status: '在运营'});
     form.elements.id.readOnly = !!editing;
@@ -82,9 +87,26 @@
     form.elements.name.focus();
   }
   function edit(id) {
-    YZ.getJSON('/api/stations/' + encodeURIComponent(id)).then(function (rec) {
-      openForm(rec, '编辑 ' + rec.id + ' / editing ' + rec.id);
+    YZ.requestJSON('GET', '/api/stations/' + encodeURIComponent(id)).then(function (r) {
+      openForm(r.data, '编辑 ' + r.data.id + ' / editing ' + r.data.id, r.etag);
     }).catch(function (e) { msg($('st-msg'), YZ.errorText(e), 'error'); });
+  }
+  // 412: someone else changed the station after we loaded it.  Show its current values (our
+  // unsaved input is replaced), name the fields that changed, and keep its new version.
+  function showConflict(e) {
+    var before = editing || {}, now = e.current;
+    var changed = Object.keys(FIELD_NAMES).filter(function (k) {
+      return k !== 'updated_at' && String(before[k] === null || before[k] === undefined ? '' : before[k]) !==
+        String(now[k] === null || now[k] === undefined ? '' : now[k]);
+    });
+    openForm(now, '编辑 ' + now.id + ' / editing ' + now.id, '"' + e.version + '"');
+    msg($('form-msg'), '保存失败：该站点已被他人修改，表单已换成最新内容，请核对后重新修改并保存。 / Not saved: someone else ' +
+      'changed this station meanwhile; the form now shows its current values — check them and make your change again.', 'error');
+    var list = $('form-problems');
+    list.appendChild(el('li', {attrs: {'data-conflict': '1'}}, [el('strong', {text: '他人改动的字段 / changed by someone else：'}),
+      changed.length ? changed.map(function (k) { return FIELD_NAMES[k] + ' (' + k + ')'; }).join('、') : '—']));
+    list.scrollIntoView({block: 'nearest'});
+    return Promise.all([loadStations(), loadHistory(true)]);
   }
   $('st-new').addEventListener('click', function () { openForm(null, '新增站点 / new station'); });
   $('st-cancel').addEventListener('click', function () { form.hidden = true; editing = null; $('edit-sub').textContent = ''; });
@@ -104,26 +126,35 @@
     var body = formBody();
     if (Number.isNaN(body.capacity)) { msg($('form-msg'), '座位数应为整数 / seats must be a whole number', 'error'); return; }
     if (('lon' in body) && (!isFinite(body.lon) || !isFinite(body.lat))) { msg($('form-msg'), '请填写经纬度数字 / enter lon and lat as numbers', 'error'); return; }
-    var req = editing ? YZ.sendJSON('PATCH', '/api/stations/' + encodeURIComponent(editing.id), body) : YZ.postJSON('/api/stations', body);
+    var req = editing ? YZ.requestJSON('PATCH', '/api/stations/' + encodeURIComponent(editing.id), body, {'If-Match': editingEtag})
+      : YZ.requestJSON('POST', '/api/stations', body);
     $('st-save').disabled = true;
     YZ.clear($('form-problems'));
-    req.then(function (rec) {
+    req.then(function (r) {
+      var rec = r.data;
       msg($('form-msg'), '已保存 ' + rec.id + ' / saved', 'ok');
-      editing = rec;
+      editing = rec; editingEtag = r.etag;
       form.elements.id.value = rec.id; form.elements.id.readOnly = true; $('st-delete').hidden = false;
       return Promise.all([loadStations(), loadHistory(true)]);
     }).catch(function (e) {
+      if (e && e.status === 412 && e.current) return showConflict(e);
       msg($('form-msg'), YZ.errorText(e), 'error');
       showProblems($('form-problems'), e, false);
     }).then(function () { $('st-save').disabled = false; });
   });
   $('st-delete').addEventListener('click', function () {
     if (!editing || !window.confirm('删除站点“' + editing.name + '”？可在变更记录中撤销。\nDelete this station? You can undo it from the history.')) return;
-    YZ.sendJSON('DELETE', '/api/stations/' + encodeURIComponent(editing.id), {note: form.elements.note.value.trim()}).then(function (r) {
+    YZ.clear($('form-problems'));
+    YZ.requestJSON('DELETE', '/api/stations/' + encodeURIComponent(editing.id), {note: form.elements.note.value.trim()},
+                   {'If-Match': editingEtag}).then(function (res) {
+      var r = res.data;
       msg($('st-msg'), '已删除 ' + r.deleted + '（记录 #' + r.history_id + '）/ deleted', 'ok');
-      form.hidden = true; editing = null;
+      form.hidden = true; editing = null; editingEtag = null;
       return Promise.all([loadStations(), loadHistory(true)]);
-    }).catch(function (e) { msg($('form-msg'), YZ.errorText(e), 'error'); });
+    }).catch(function (e) {
+      if (e && e.status === 412 && e.current) return showConflict(e);
+      msg($('form-msg'), YZ.errorText(e), 'error');
+    });
   });
 
   // -- import -----------------------------------------------------------------------------------------

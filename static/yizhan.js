@@ -40,6 +40,7 @@
     e.zh = err.zh || ('请求失败（' + status + '）');
     e.en = err.en || ('request failed (' + status + ')');
     e.status = status; e.field = err.field; e.problems = err.problems || null; e.problemCount = err.problem_count;
+    e.current = err.current || null; e.version = err.version;     // 412: the record as it is now
     return e;
   }
   function handle(resp) {
@@ -78,6 +79,22 @@
     });
   };
   YZ.postJSON = function (url, body) { return YZ.sendJSON('POST', url, body); };
+  // A JSON request that also answers the response's ETag: resolves to {data, etag}.  ``headers``
+  // are added (e.g. If-Match); GET needs no CSRF token.
+  YZ.requestJSON = function (method, url, body, headers) {
+    var send = function (token) {
+      var h = {Accept: 'application/json'};
+      if (token) h['X-CSRF-Token'] = token;
+      if (method !== 'GET') h['Content-Type'] = 'application/json';
+      Object.keys(headers || {}).forEach(function (k) { if (headers[k]) h[k] = headers[k]; });
+      return fetch(url, {method: method, credentials: 'same-origin', headers: h,
+                         body: method === 'GET' ? undefined : JSON.stringify(body || {})}).then(function (resp) {
+        var etag = resp.headers.get('ETag');
+        return handle(resp).then(function (data) { return {data: data, etag: etag}; });
+      });
+    };
+    return method === 'GET' ? send(null) : YZ.csrf().then(send);
+  };
   // A multipart upload (FormData) with the CSRF token.
   YZ.upload = function (url, formData) {
     return YZ.csrf().then(function (token) {

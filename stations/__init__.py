@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._errors import ImportValidationError, Problem, RegistryError, UndoConflict
+from ._errors import ImportValidationError, Problem, RegistryError, StaleStation, UndoConflict, WriteConflict
 from .ingest import read_table
 from .validate import PreparedStations, prepare_stations
 
-__all__ = ["ImportValidationError", "Problem", "RegistryError", "UndoConflict", "load_stations_file", "import_stations_file"]
+__all__ = ["ImportValidationError", "Problem", "RegistryError", "StaleStation", "UndoConflict", "WriteConflict",
+           "load_stations_file", "import_stations_file"]
 
 
 def load_stations_file(path: str | Path, *, crs: str = "wgs84", encoding: str = "auto",

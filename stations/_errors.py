@@ -67,3 +67,19 @@ class RegistryError(ValueError):
 
 class UndoConflict(RegistryError):
     """An undo would overwrite a later change of the same station (undo the later one first)."""
+
+
+class StaleStation(RegistryError):
+    """A conditional change named a version of the station that is no longer current: someone else
+    changed (or deleted) it since.  ``current`` is the station now (a
+    :class:`~yizhan.stations.storage.Station`, with its ``version``), or None when it is gone."""
+
+    def __init__(self, message: str, *, station_id: str, current: object = None) -> None:
+        super().__init__(message)
+        self.station_id = station_id
+        self.current = current
+
+
+class WriteConflict(RegistryError):
+    """A write collided with a concurrent one (the same new id created twice, a deadlock, a
+    serialisation failure); nothing was written — try again."""

@@ -72,8 +72,12 @@ def nearest_bulk(tree: cKDTree, station_vec: np.ndarray, lon: np.ndarray, lat: n
     n = len(lon)
     m = len(station_vec)
     if m < 2 or n < _BULK_MIN_POINTS:
-        chord, idx = tree.query(unit_vectors(lon, lat), k=1, workers=workers if n > 10_000 else 1)
-        return idx.astype(np.int64), chord
+        vec = unit_vectors(lon, lat)
+        _, idx = tree.query(vec, k=1, workers=workers if n > 10_000 else 1)
+        idx = idx.astype(np.int64)
+        # the chord from the vectors (as below), so a point's distance never depends on the batch
+        diff = vec - station_vec[np.minimum(idx, m - 1)]
+        return idx, np.sqrt(np.einsum("ij,ij->i", diff, diff))
     k = min(candidates, m - 1)
     lon0, lon1 = float(np.min(lon)), float(np.max(lon))
     lat0, lat1 = float(np.min(lat)), float(np.max(lat))
@@ -122,9 +126,10 @@ def nearest_bulk(tree: cKDTree, station_vec: np.ndarray, lon: np.ndarray, lat: n
             b_sq[sel[better]] = dj[better]
         fallback = np.flatnonzero(too_many[cell])
         if len(fallback):
-            c2, i2 = tree.query(v[fallback], k=1)
+            _, i2 = tree.query(v[fallback], k=1)
             b[fallback] = i2
-            b_sq[fallback] = c2 * c2
+            dd = v[fallback] - station_vec[i2]
+            b_sq[fallback] = np.einsum("ij,ij->i", dd, dd)
         best[lo:hi] = b
         best_chord[lo:hi] = np.sqrt(b_sq)
 

@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from . import model
-from ._errors import RegistryError
+from ._errors import RegistryError, WriteConflict
 from .storage import ProposalHistoryRow, ProposalRow, Registry, in_scope, scope_prefix
 
 STATUSES = ("待审核", "已采纳", "已驳回")
@@ -76,6 +76,11 @@ def submit(registry: Registry, user: dict[str, Any], *, lon: float, lat: float, 
         raise RegistryError(f"未知站点类型 / unknown station type: {type}")
     if len(str(reason)) > 2000:
         raise RegistryError("理由过长（最多 2000 字）/ reason too long")
+    host, services = model.normalize_host(host), model.normalize_services(services)
+    if len(host) > 100:
+        raise RegistryError("举办单位过长（最多 100 字）/ host too long (at most 100 characters)")
+    if len(services) > 500:
+        raise RegistryError("服务内容过长（合计最多 500 字）/ services too long (at most 500 characters in all)")
     located = str(district_of([lon], [lat])[0])
     if role == "district":
         if located != user.get("adcode"):
@@ -84,9 +89,9 @@ def submit(registry: Registry, user: dict[str, Any], *, lon: float, lat: float, 
                 f"may only propose sites in its own district ({user.get('adcode')}); this site is in {located or 'another area'}")
     elif not in_scope(user, located):
         raise PermissionDenied("该位置不在您的辖区内 / this site is outside your area")
-    with registry.Session.begin() as s:
-        row = ProposalRow(adcode=located, name=name, type=stype, host=model.normalize_host(host),
-                          services=model.normalize_services(services), reason=str(reason), lon=float(lon),
+    with registry.write() as s:
+        row = ProposalRow(adcode=located, name=name, type=stype, host=host,
+                          services=services, reason=str(reason), lon=float(lon),
                           lat=float(lat), submitted_by=user["username"], submitted_at=_now(),
                           impact=json.dumps(impact or {}, ensure_ascii=False, default=float))
         s.add(row)
@@ -123,8 +128,8 @@ def review(registry: Registry, user: dict[str, Any], proposal_id: int, *, accept
     """Accept or reject a pending proposal (planners and admins only)."""
     if user.get("role") not in REVIEWERS:
         raise PermissionDenied("只有规划人员可以审核 / only planners review proposals")
-    with registry.Session.begin() as s:
-        row = s.get(ProposalRow, int(proposal_id))
+    with registry.write() as s:
+        row = s.get(ProposalRow, int(proposal_id), with_for_update=True)
         if row is None:
             raise RegistryError(f"选址建议不存在 / no such proposal: {proposal_id}")
         if not in_scope(user, row.adcode):
@@ -159,9 +164,12 @@ def build(registry: Registry, user: dict[str, Any], proposal_id: int) -> dict[st
               "orig_lon": prop["lon"], "orig_lat": prop["lat"], "orig_crs": "wgs84"}
     for k, v in values.items():
         frame.loc[0, k] = v
-    registry.import_frame(frame, user=user["username"], note=f"proposal #{proposal_id}")
-    with registry.Session.begin() as s:
-        row = s.get(ProposalRow, int(proposal_id))
+    try:
+        registry.import_frame(frame, user=user["username"], note=f"proposal #{proposal_id}", create_only=True)
+    except WriteConflict:             # built a moment ago by someone else
+        raise StateConflict("该建议已转为站点 / this proposal has its station already") from None
+    with registry.write() as s:
+        row = s.get(ProposalRow, int(proposal_id), with_for_update=True)
         row.station_id = station_id
         s.add(ProposalHistoryRow(proposal_id=row.id, action="build", user=user["username"], at=_now(),
                                  note=station_id))

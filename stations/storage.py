@@ -1,26 +1,39 @@
-"""Registry storage: SQLAlchemy 2 over SQLite (WAL) by default, any SQLAlchemy URL otherwise.
+"""Registry storage: SQLAlchemy 2 over SQLite (WAL) by default, or PostgreSQL (psycopg 3) through
+``DATABASE_URL=postgresql+psycopg://user@host/db``.
 
-Tables: ``stations`` (current state), ``station_history`` (every change with who and when, the
-row before and after, so a change can be shown and undone), ``users`` (admin / planner /
-district union bound to one adcode, with hashed passwords).  Every write is one transaction:
-an import either writes all its rows and their history or nothing.
+Tables: ``stations`` (current state, with a ``version`` raised by every change), ``station_history``
+(every change with who and when, the row before and after, so a change can be shown and undone),
+``users`` (admin / planner / district union bound to one adcode, with hashed passwords),
+``proposals`` and ``proposal_history``.  The schema is versioned with Alembic
+(:mod:`yizhan.stations.migrate`): a new database is created at the newest revision, an older one is
+upgraded with ``yizhan db upgrade``.
+
+Every write is one transaction: an import either writes all its rows and their history or nothing.
+Concurrent writers never lose a change: on SQLite a write transaction takes the write lock when it
+begins (``BEGIN IMMEDIATE``), on PostgreSQL it locks the rows it reads (``SELECT … FOR UPDATE``).
+A change may name the version of the station it was made on (``expected_version``): when the
+station changed since, it is refused with :class:`StaleStation` (the web API's 412).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import math
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Float,
+    Index,
     Integer,
     String,
     Text,
@@ -33,12 +46,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import model
-from ._errors import RegistryError, UndoConflict
+from ._errors import RegistryError, StaleStation, UndoConflict, WriteConflict
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +95,15 @@ class Base(DeclarativeBase):
     pass
 
 
+#: Station ids compare byte-wise on PostgreSQL too (``COLLATE "C"``), so they sort as on SQLite.
+_STATION_ID = String(64).with_variant(postgresql.VARCHAR(64, collation="C"), "postgresql")
+
+
 class StationRow(Base):
     __tablename__ = "stations"
+    __table_args__ = (Index("ix_stations_lat_lon", "lat", "lon"),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(_STATION_ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(32), index=True)
     groups: Mapped[str] = mapped_column(String(200), default="")
@@ -102,6 +122,8 @@ class StationRow(Base):
     orig_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     orig_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
     orig_crs: Mapped[str] = mapped_column(String(8), default="wgs84")
+    #: 1 when created, raised by every change (the ETag of GET /api/stations/<id>)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class HistoryRow(Base):
@@ -154,6 +176,17 @@ class ProposalRow(Base):
     station_id: Mapped[str] = mapped_column(String(64), default="")
 
 
+class StateRow(Base):
+    """One row: ``generation``, raised by every transaction that changes stations — the registry
+    version the web workers poll to know when to rebuild their station index (one indexed read,
+    and right on PostgreSQL, where history ids may commit out of order)."""
+
+    __tablename__ = "registry_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
 class ProposalHistoryRow(Base):
     __tablename__ = "proposal_history"
 
@@ -166,6 +199,17 @@ class ProposalHistoryRow(Base):
 
 
 _FIELDS = [c for c in model.COLUMNS]
+#: metres per degree of latitude (the sphere of geodata.sphere)
+_M_PER_DEG = 6_371_008.8 * math.pi / 180
+
+
+class Station(dict):
+    """A station row (a dict of :data:`yizhan.stations.model.COLUMNS`) and its ``version``, read
+    together: the version belongs to exactly these values."""
+
+    def __init__(self, values: dict[str, Any], version: int) -> None:
+        super().__init__(values)
+        self.version = int(version)
 
 
 def _now() -> datetime:
@@ -198,20 +242,71 @@ def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return any(old.get(k) != v for k, v in new.items() if k != "updated_at")
 
 
+def database_url(url: str) -> str:
+    """``url`` with the PostgreSQL driver this package installs (psycopg 3): ``postgresql://`` and
+    ``postgres://`` become ``postgresql+psycopg://``; other URLs are returned as they are."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed.render_as_string(hide_password=False)
+    return url
+
+
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite files get WAL journal mode, foreign keys and a busy timeout."""
-    is_sqlite = url.startswith("sqlite")
-    engine = create_engine(url, future=True,
-                           connect_args={"timeout": 30, "check_same_thread": False} if is_sqlite else {})
-    if is_sqlite:
+    """Create an engine.
+
+    SQLite files get WAL journal mode, foreign keys and a 30 s busy timeout; transactions are begun
+    by us rather than by the driver: ``BEGIN`` for readers, ``BEGIN IMMEDIATE`` (the write lock at
+    once, so a read-then-write transaction never fails half-way) on connections with the
+    ``writer`` execution option.  PostgreSQL sessions run in UTC (stored times are naive UTC) with
+    pre-ping (a restarted server costs no failed request)."""
+    url = database_url(url)
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+            dbapi_conn.isolation_level = None          # no implicit BEGIN by the driver
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
-    return engine
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # noqa: ANN001
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writer") else "BEGIN")
+
+        return engine
+    if backend == "postgresql":
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+    return create_engine(url)
+
+
+def _db_message(exc: DBAPIError) -> str:
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
+
+
+@contextlib.contextmanager
+def guarded() -> Iterator[None]:
+    """Database refusals of a write as registry errors (nothing was written): a collision with a
+    concurrent write (duplicate key, deadlock, serialisation failure, SQLite lock timeout) is a
+    :class:`WriteConflict`, a value the database cannot store a :class:`RegistryError`."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise WriteConflict("与同时进行的另一项修改冲突，未写入任何内容，请重试 / the change collided with a concurrent "
+                            f"one and nothing was written: try again ({_db_message(exc)})") from exc
+    except DataError as exc:
+        raise RegistryError(f"数据库不能保存该值，未写入任何内容 / the database cannot store a value, nothing was "
+                            f"written: {_db_message(exc)}") from exc
+    except DBAPIError as exc:
+        state = getattr(exc.orig, "sqlstate", None)
+        if state in ("40001", "40P01", "55P03") or "database is locked" in str(exc.orig):
+            raise WriteConflict("与同时进行的另一项修改冲突，未写入任何内容，请重试 / the change collided with a "
+                                f"concurrent one and nothing was written: try again ({_db_message(exc)})") from exc
+        raise
 
 
 class Registry:
@@ -222,72 +317,150 @@ class Registry:
     """
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = make_engine(url)
-        Base.metadata.create_all(self.engine)
+        from . import migrate
+
+        self.url = database_url(url)
+        self.engine = make_engine(self.url)
+        migrate.ensure_schema(self.engine)     # new database: created at head; older: SchemaError
+        #: read sessions; writes go through :meth:`write`
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self.WriteSession = sessionmaker(self.engine.execution_options(writer=True), expire_on_commit=False)
         self._version: int | None = None
 
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql`` (or another SQLAlchemy dialect name)."""
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Any]:
+        """One write transaction (a session): committed at the end, rolled back on any error;
+        database refusals become registry errors (see :func:`guarded`)."""
+        with guarded(), self.WriteSession.begin() as s:
+            yield s
+
     # -- reading -----------------------------------------------------------------------------
-    def stations(self, *, status: str | None = None) -> pd.DataFrame:
-        """All stations as a registry frame (optionally only one status), ordered by id."""
+    def stations(self, *, status: str | None = None,
+                 bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
+        """All stations as a registry frame, ordered by id; optionally only one status, or only those
+        in ``bbox`` = (west, south, east, north), WGS-84, edges included (read through the
+        (lat, lon) index)."""
         stmt = select(*[getattr(StationRow, c) for c in _FIELDS]).order_by(StationRow.id)
         if status:
             stmt = stmt.where(StationRow.status == status)
+        if bbox is not None:
+            west, south, east, north = (float(v) for v in bbox)
+            stmt = stmt.where(StationRow.lat.between(south, north), StationRow.lon.between(west, east))
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
         if not rows:
             return model.empty_frame()
-        frame = pd.DataFrame(rows, columns=_FIELDS)
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=_FIELDS)   # plain tuples: 3x faster to frame
         frame["capacity"] = frame["capacity"].astype("Int64")
         for c in ("lon", "lat", "orig_lon", "orig_lat"):
             frame[c] = frame[c].astype("float64")
         return frame
+
+    def near(self, lon: float, lat: float, radius_m: float) -> pd.DataFrame:
+        """Stations in a box that holds every station within ``radius_m`` of (lon, lat), WGS-84 (a
+        superset of the circle: callers measure the distances).  Empty for non-finite input."""
+        if not (math.isfinite(lon) and math.isfinite(lat) and math.isfinite(radius_m)):
+            return model.empty_frame()
+        dlat = radius_m / _M_PER_DEG
+        coslat = math.cos(math.radians(min(abs(lat) + dlat, 90.0)))
+        dlon = 180.0 if coslat < 1e-6 else min(180.0, dlat / coslat)
+        return self.stations(bbox=(lon - dlon, lat - dlat, lon + dlon, lat + dlat))
 
     def count(self) -> int:
         """Number of stations."""
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(StationRow)).scalar_one())
 
-    def get(self, station_id: str) -> dict[str, Any] | None:
-        """One station as a dict, or None."""
+    def get(self, station_id: str) -> Station | None:
+        """One station (a dict with its ``version``), or None."""
+        if not isinstance(station_id, str) or "\x00" in station_id:   # PostgreSQL text cannot hold NUL
+            return None
         with self.Session() as s:
             obj = s.get(StationRow, station_id)
-            return _row_dict(obj) if obj else None
+            return Station(_row_dict(obj), obj.version) if obj else None
 
     def version(self) -> int:
-        """A number that changes whenever the stations change (the last history id)."""
+        """A number that changes whenever the stations change: the generation of
+        ``registry_state``, raised inside every transaction that changes stations (so it changes
+        exactly when such a transaction commits — not the last history id, which on PostgreSQL may
+        commit out of order).  One primary-key read."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(HistoryRow.id), 0))).scalar_one())
+            value = conn.execute(select(StateRow.generation).where(StateRow.id == 1)).scalar()
+            return int(value or 0)
+
+    @staticmethod
+    def _changed(s: Any) -> None:
+        """Raise the registry generation in write transaction ``s`` (last, so that on PostgreSQL the
+        one-row lock is held only until the commit that follows)."""
+        s.execute(update(StateRow).where(StateRow.id == 1).values(generation=StateRow.generation + 1))
+
+    @staticmethod
+    def _next_versions(s: Any, ids: list[str]) -> dict[str, int]:
+        """The version a station created again under each of ``ids`` starts at: one more than its
+        number of history rows (every version a station ever had came with one history row, so a
+        re-created station never repeats the version of an earlier life — an old ETag cannot
+        match it).  Ids without history are left out (they start at 1)."""
+        out: dict[str, int] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            stmt = (select(HistoryRow.station_id, func.count(HistoryRow.id))
+                    .where(HistoryRow.station_id.in_(chunk)).group_by(HistoryRow.station_id))
+            out.update({sid: int(n) + 1 for sid, n in s.execute(stmt).all()})
+        return out
+
+    @staticmethod
+    def _stale(station_id: str, expected: int, obj: StationRow | None) -> StaleStation:
+        if obj is None:
+            return StaleStation(f"站点 {station_id} 已被他人删除 / station {station_id} was deleted by someone else",
+                                station_id=station_id, current=None)
+        return StaleStation(
+            f"站点 {station_id} 已被他人修改（当前版本 {obj.version}，您修改的是版本 {expected}），未保存：请重新载入后再改 / "
+            f"station {station_id} was changed by someone else (now version {obj.version}, your change was made "
+            f"on version {expected}); nothing was saved: reload it and edit again",
+            station_id=station_id, current=Station(_row_dict(obj), obj.version))
 
     # -- writing -----------------------------------------------------------------------------
     def import_frame(self, frame: pd.DataFrame, *, user: str = "", note: str = "",
-                     default_source: str = "") -> dict[str, Any]:
+                     default_source: str = "", create_only: bool = False) -> dict[str, Any]:
         """Write a validated registry frame in one transaction: new ids are created, existing ids
-        updated; every change gets a history row sharing one batch id.  Returns counts and batch.
+        updated (their version raised); every change gets a history row sharing one batch id.
+        Returns counts and batch.
 
         Empty ``source`` cells become ``default_source`` for new stations and keep the recorded
-        source of stations already registered."""
+        source of stations already registered.  ``create_only``: refuse (:class:`WriteConflict`,
+        nothing written) when any id exists already — a create racing another create of the same
+        id loses instead of silently updating it."""
         batch = uuid.uuid4().hex
         records = [{c: _clean(v) for c, v in zip(_FIELDS, row)}
                    for row in frame[_FIELDS].itertuples(index=False, name=None)]
         at = _now()
-        with self.Session.begin() as s:
-            ids = [r["id"] for r in records]
+        with self.write() as s:
+            ids = sorted({r["id"] for r in records})      # rows are locked in id order: no deadlock
             existing: dict[str, dict[str, Any]] = {}
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
-                for obj in s.scalars(select(StationRow).where(StationRow.id.in_(chunk))):
+                stmt = select(StationRow).where(StationRow.id.in_(chunk)).order_by(StationRow.id).with_for_update()
+                for obj in s.scalars(stmt):
                     existing[obj.id] = _row_dict(obj)
+            if create_only and existing:
+                first = min(existing)
+                raise WriteConflict(f"站点编号已存在：{first} / station id exists: {first}")
             for r in records:
                 if not r.get("source"):
                     r["source"] = existing[r["id"]]["source"] if r["id"] in existing else default_source
             new = [r for r in records if r["id"] not in existing]
             changed = [r for r in records if r["id"] in existing and _differs(existing[r["id"]], r)]
             if new:
-                s.execute(insert(StationRow), new)
+                again = self._next_versions(s, [r["id"] for r in new])
+                s.execute(insert(StationRow), [{**r, "version": again.get(r["id"], 1)} for r in new])
             for r in changed:
-                s.execute(update(StationRow).where(StationRow.id == r["id"]).values(**r))
+                s.execute(update(StationRow).where(StationRow.id == r["id"])
+                          .values(**r, version=StationRow.version + 1))
             history = [{"station_id": r["id"], "action": "create", "before": None,
                         "after": json.dumps(r, ensure_ascii=False), "user": user, "at": at,
                         "batch": batch, "note": note} for r in new]
@@ -297,33 +470,46 @@ class Registry:
                          "batch": batch, "note": note} for r in changed]
             if history:
                 s.execute(insert(HistoryRow), history)
+                self._changed(s)
         log.info("imported %d new and %d changed stations (batch %s)", len(new), len(changed), batch)
         return {"created": len(new), "updated": len(changed),
                 "unchanged": len(records) - len(new) - len(changed), "batch": batch}
 
     def update_station(self, station_id: str, changes: dict[str, Any], *, user: str = "",
-                       note: str = "") -> dict[str, Any]:
-        """Change fields of one station (already validated values); returns the new row."""
+                       note: str = "", expected_version: int | None = None) -> Station:
+        """Change fields of one station (already validated values); returns the new row with its
+        new version.  With ``expected_version``, refuses (:class:`StaleStation`, nothing written)
+        when the station is no longer at that version."""
         unknown = set(changes) - set(_FIELDS) - {"id"}
         if unknown:
             raise RegistryError(f"未知字段 / unknown fields: {', '.join(sorted(unknown))}")
-        with self.Session.begin() as s:
-            obj = s.get(StationRow, station_id)
+        with self.write() as s:
+            obj = s.get(StationRow, station_id, with_for_update=True)
+            if expected_version is not None and (obj is None or obj.version != expected_version):
+                raise self._stale(station_id, expected_version, obj)
             if obj is None:
                 raise RegistryError(f"站点不存在 / no such station: {station_id}")
             before = _row_dict(obj)
             for k, v in changes.items():
                 setattr(obj, k, _clean(v))
+            obj.version = obj.version + 1
             after = _row_dict(obj)
             s.add(HistoryRow(station_id=station_id, action="update",
                              before=json.dumps(before, ensure_ascii=False),
                              after=json.dumps(after, ensure_ascii=False), user=user, at=_now(), note=note))
-        return after
+            version = obj.version
+            s.flush()
+            self._changed(s)
+        return Station(after, version)
 
-    def delete_station(self, station_id: str, *, user: str = "", note: str = "") -> None:
-        """Delete one station (kept in history, so it can be restored with :meth:`undo`)."""
-        with self.Session.begin() as s:
-            obj = s.get(StationRow, station_id)
+    def delete_station(self, station_id: str, *, user: str = "", note: str = "",
+                       expected_version: int | None = None) -> None:
+        """Delete one station (kept in history, so it can be restored with :meth:`undo`); with
+        ``expected_version`` only while the station is at that version (else :class:`StaleStation`)."""
+        with self.write() as s:
+            obj = s.get(StationRow, station_id, with_for_update=True)
+            if expected_version is not None and (obj is None or obj.version != expected_version):
+                raise self._stale(station_id, expected_version, obj)
             if obj is None:
                 raise RegistryError(f"站点不存在 / no such station: {station_id}")
             before = _row_dict(obj)
@@ -331,6 +517,8 @@ class Registry:
             s.add(HistoryRow(station_id=station_id, action="delete",
                              before=json.dumps(before, ensure_ascii=False), after=None, user=user,
                              at=_now(), note=note))
+            s.flush()
+            self._changed(s)
 
     def history(self, station_id: str | None = None, *, limit: int = 200, before_id: int | None = None,
                 user: str | None = None, action: str | None = None, batch: str | None = None,
@@ -386,7 +574,7 @@ class Registry:
         """Restore the station of history row ``h`` to its state before ``h`` (inside session ``s``).
 
         Refuses (:class:`UndoConflict`) when the station changed after ``h`` unless ``force``."""
-        obj = s.get(StationRow, h.station_id)
+        obj = s.get(StationRow, h.station_id, with_for_update=True)
         current = _row_dict(obj) if obj else None
         expected = json.loads(h.after) if h.after else None
         if not force and json.loads(json.dumps(current, ensure_ascii=False)) != expected:
@@ -400,10 +588,12 @@ class Registry:
         else:
             values = json.loads(h.before)
             if obj is None:
-                s.execute(insert(StationRow), [values])
+                again = Registry._next_versions(s, [h.station_id]).get(h.station_id, 1)
+                s.execute(insert(StationRow), [{**values, "version": again}])
             else:
                 for k, v in values.items():
                     setattr(obj, k, v)
+                obj.version = obj.version + 1
         s.add(HistoryRow(station_id=h.station_id, action="undo",
                          before=json.dumps(current, ensure_ascii=False) if current else None,
                          after=h.before, user=user, at=_now(), batch=batch, note=f"undo #{h.id}"))
@@ -413,11 +603,13 @@ class Registry:
 
         Raises :class:`UndoConflict` when the station changed after that entry (undo the later
         change first, or pass ``force`` to overwrite it anyway — itself recorded and undoable)."""
-        with self.Session.begin() as s:
+        with self.write() as s:
             h = s.get(HistoryRow, history_id)
             if h is None:
                 raise RegistryError(f"历史记录不存在 / no such history entry: {history_id}")
             self._undo_one(s, h, user=user, force=force)
+            s.flush()
+            self._changed(s)
         return h.action
 
     def undo_batch(self, batch: str, *, user: str = "", force: bool = False) -> int:
@@ -426,7 +618,7 @@ class Registry:
         if not batch:
             raise RegistryError("批次编号为空 / empty batch id")
         undo_batch = uuid.uuid4().hex
-        with self.Session.begin() as s:
+        with self.write() as s:
             entries = list(s.scalars(select(HistoryRow).where(HistoryRow.batch == batch)
                                      .order_by(HistoryRow.id.desc())))
             if not entries:
@@ -434,21 +626,24 @@ class Registry:
             for h in entries:
                 self._undo_one(s, h, user=user, force=force, batch=undo_batch)
                 s.flush()
+            self._changed(s)
         return len(entries)
 
     def clear_stations(self, *, user: str = "") -> int:
         """Delete every station (each recorded in history); returns how many."""
-        frame = self.stations()
-        with self.Session.begin() as s:
-            s.execute(delete(StationRow))
+        with self.write() as s:
+            rows = list(s.scalars(select(StationRow).order_by(StationRow.id).with_for_update()))
             at = _now()
-            rows = [{"station_id": r["id"], "action": "delete",
-                     "before": json.dumps({c: _clean(r[c]) for c in _FIELDS}, ensure_ascii=False),
-                     "after": None, "user": user, "at": at, "batch": "", "note": "clear"}
-                    for _, r in frame.iterrows()]
-            if rows:
-                s.execute(insert(HistoryRow), rows)
-        return len(frame)
+            history = [{"station_id": r.id, "action": "delete",
+                        "before": json.dumps(_row_dict(r), ensure_ascii=False),
+                        "after": None, "user": user, "at": at, "batch": "", "note": "clear"} for r in rows]
+            ids = [r.id for r in rows]
+            for start in range(0, len(ids), 500):
+                s.execute(delete(StationRow).where(StationRow.id.in_(ids[start:start + 500])))
+            if history:
+                s.execute(insert(HistoryRow), history)
+                self._changed(s)
+        return len(rows)
 
     def last_writers(self) -> dict[str, str]:
         """Station id -> user of the station's latest history entry, for every current station
@@ -468,10 +663,12 @@ class Registry:
         ids = list(dict.fromkeys(str(i) for i in station_ids))
         at = _now()
         deleted = 0
-        with self.Session.begin() as s:
+        ids.sort()                                   # rows are locked in id order: no deadlock
+        with self.write() as s:
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
-                rows = list(s.scalars(select(StationRow).where(StationRow.id.in_(chunk))))
+                rows = list(s.scalars(select(StationRow).where(StationRow.id.in_(chunk)).order_by(StationRow.id)
+                                      .with_for_update()))
                 if not rows:
                     continue
                 history = [{"station_id": r.id, "action": "delete",
@@ -480,69 +677,26 @@ class Registry:
                 s.execute(delete(StationRow).where(StationRow.id.in_([r.id for r in rows])))
                 s.execute(insert(HistoryRow), history)
                 deleted += len(rows)
+            if deleted:
+                self._changed(s)
         return {"deleted": deleted, "batch": batch}
 
     # -- backup ------------------------------------------------------------------------------
     def backup(self, path: str | Path) -> Path:
-        """Write a consistent copy of the registry database to ``path`` (SQLite's online backup).
+        """Write a consistent copy of the registry to the SQLite file ``path`` (see
+        :mod:`yizhan.stations.backup`: SQLite's online backup, or a logical copy of a PostgreSQL
+        registry in one snapshot).  Safe while the app is running."""
+        from .backup import backup
 
-        Safe while the app is running: readers and writers may continue.  Only for SQLite
-        registries; use the database's own tools (pg_dump) for PostgreSQL.
-        """
-        import sqlite3
-
-        if self.engine.dialect.name != "sqlite":
-            raise RegistryError("备份命令只支持 SQLite，PostgreSQL 请用 pg_dump / backup supports SQLite only; use pg_dump")
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            target.unlink()
-        raw = self.engine.raw_connection()
-        try:
-            dst = sqlite3.connect(target)
-            try:
-                raw.driver_connection.backup(dst)
-            finally:
-                dst.close()
-        finally:
-            raw.close()
-        return target
+        return backup(self.engine, path)["path"]
 
     def restore(self, path: str | Path, *, user: str = "") -> dict[str, int]:
-        """Replace the registry's contents with a backup made by :meth:`backup` (checked first).
+        """Replace the registry's contents with a backup made by :meth:`backup` (checked first,
+        upgraded to this release's schema; all or nothing).  Returns the station and user counts
+        restored."""
+        from .backup import restore
 
-        The backup must pass SQLite's integrity check and hold the registry tables; then it is
-        copied over the live database in one step.  Returns the station and user counts restored.
-        """
-        import sqlite3
-
-        if self.engine.dialect.name != "sqlite":
-            raise RegistryError("恢复命令只支持 SQLite / restore supports SQLite only")
-        source = Path(path)
-        if not source.is_file():
-            raise RegistryError(f"找不到备份文件 / backup not found: {source}")
-        try:
-            src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-            try:
-                ok = src.execute("PRAGMA integrity_check").fetchone()[0]
-                tables = {r[0] for r in src.execute("select name from sqlite_master where type='table'")}
-                if ok != "ok" or not {"stations", "station_history", "users"} <= tables:
-                    raise RegistryError("备份文件损坏或不是驿站通数据库 / the backup is damaged or not a yizhan registry")
-                counts = {"stations": src.execute("select count(*) from stations").fetchone()[0],
-                          "users": src.execute("select count(*) from users").fetchone()[0]}
-                self.engine.dispose()
-                raw = self.engine.raw_connection()
-                try:
-                    src.backup(raw.driver_connection)
-                finally:
-                    raw.close()
-            finally:
-                src.close()
-        except sqlite3.DatabaseError as exc:
-            raise RegistryError(f"备份文件无法读取 / cannot read the backup: {exc}") from exc
-        Base.metadata.create_all(self.engine)
-        log.info("registry restored from %s by %s", source, user or "-")
-        return counts
+        return restore(self.engine, path, user=user)
 
     # -- users -------------------------------------------------------------------------------
     @staticmethod
@@ -573,14 +727,17 @@ class Registry:
         if not username or len(username) > 64:
             raise RegistryError("用户名为空或过长 / username empty or too long")
         self._check_password(password)
-        with self.Session.begin() as s:
-            if s.scalar(select(UserRow).where(UserRow.username == username)):
-                raise RegistryError(f"用户已存在 / user exists: {username}")
-            row = UserRow(username=username, password_hash=generate_password_hash(password), role=role,
-                          adcode=adcode)
-            s.add(row)
-            s.flush()
-            return int(row.id)
+        try:
+            with self.write() as s:
+                if s.scalar(select(UserRow).where(UserRow.username == username)):
+                    raise RegistryError(f"用户已存在 / user exists: {username}")
+                row = UserRow(username=username, password_hash=generate_password_hash(password), role=role,
+                              adcode=adcode)
+                s.add(row)
+                s.flush()
+                return int(row.id)
+        except WriteConflict:            # the same name created at the same moment by someone else
+            raise RegistryError(f"用户已存在 / user exists: {username}") from None
 
     def update_user(self, user_id: int, *, role: str | None = None, adcode: str | None = None,
                     password: str | None = None, active: bool | None = None) -> dict[str, Any]:
@@ -588,8 +745,12 @@ class Registry:
 
         The last active admin cannot be demoted or deactivated (someone must manage accounts).
         A deactivated account is logged out at its next request."""
-        with self.Session.begin() as s:
-            row = s.get(UserRow, int(user_id))
+        with self.write() as s:
+            # the active admins first, in id order, then the account: two admins demoting each
+            # other at once cannot both pass the last-admin check (and cannot deadlock)
+            admins = len(s.scalars(select(UserRow.id).where(UserRow.role == "admin", UserRow.active == 1)
+                                   .order_by(UserRow.id).with_for_update()).all())
+            row = s.get(UserRow, int(user_id), with_for_update=True)
             if row is None:
                 raise RegistryError(f"账号不存在 / no such account: {user_id}")
             new_role = row.role if role is None else role
@@ -599,8 +760,6 @@ class Registry:
             new_adcode = self._check_role(new_role, new_adcode)
             new_active = bool(row.active) if active is None else bool(active)
             if row.role == "admin" and row.active and (new_role != "admin" or not new_active):
-                admins = s.scalar(select(func.count()).select_from(UserRow)
-                                  .where(UserRow.role == "admin", UserRow.active == 1))
                 if admins <= 1:
                     raise RegistryError("不能停用或降级最后一个管理员 / the last active admin cannot be demoted "
                                         "or deactivated")
@@ -613,6 +772,8 @@ class Registry:
 
     def check_user(self, username: str, password: str) -> dict[str, Any] | None:
         """The user's record when the password is right, else None."""
+        if "\x00" in username:              # no account has one (PostgreSQL text cannot hold NUL)
+            return None
         with self.Session() as s:
             row = s.scalar(select(UserRow).where(UserRow.username == username, UserRow.active == 1))
             if row is None or not check_password_hash(row.password_hash, password):

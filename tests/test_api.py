@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import STATION_ROWS, write_csv
+from conftest import STATION_ROWS, clear_settings, write_csv
 
 from yizhan.app import create_app
 from yizhan.coverage import hexgrid
@@ -25,23 +24,19 @@ from yizhan.stations import import_stations_file
 from yizhan.web import geo
 
 PASSWORD = "secret-pass-1"
+pytestmark = pytest.mark.databases         # the registry behind the API: SQLite and PostgreSQL
 BBOX = (113.30, 23.10, 113.36, 23.16)        # central Tianhe, WGS-84
 BBOX_Q = ",".join(str(v) for v in BBOX)
 
 
-def _clear_env(mp: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith("YIZHAN_"):
-            mp.delenv(key, raising=False)
-
-
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, module_database_url):
     """The app on the Guangzhou sample, with one account per role."""
     with pytest.MonkeyPatch.context() as mp:
-        _clear_env(mp)
+        clear_settings(mp)
         home = tmp_path_factory.mktemp("api") / "home"
-        app = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_ENABLED": False})
+        app = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_ENABLED": False,
+                          "DATABASE_URL": module_database_url})
     reg = app.extensions["yizhan"].registry
     load_sample(reg, home)
     reg.create_user("plan1", PASSWORD, "planner")
@@ -67,9 +62,9 @@ def result_for(svc, *, metric="great-circle", group=None, hour=None, res=9, thre
 
 
 @pytest.fixture
-def tiny(home: Path, tmp_path: Path):
+def tiny(home: Path, tmp_path: Path, database_url):
     """Three stations plus one with unknown hours; no hotspot data."""
-    app = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_ENABLED": False})
+    app = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_ENABLED": False, "DATABASE_URL": database_url})
     rows = [*STATION_ROWS, "T4,无时间驿站,工会爱心驿站,广州市荔湾区,饮水,,4,,在运营,113.2800,23.1300"]
     import_stations_file(app.extensions["yizhan"].registry, write_csv(tmp_path / "s.csv", rows))
     return app

@@ -37,10 +37,24 @@ def _unavailable(message: str) -> None:
 
 
 @contextlib.contextmanager
+def serve_app(app):
+    """``app`` served on 127.0.0.1:<free port> in a thread; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}"
+    finally:
+        srv.shutdown()
+        thread.join(10)
+
+
+@contextlib.contextmanager
 def _serving(home: Path, region: str | None = None, **config):
     """The app on ``home`` with the sample of ``region`` loaded, served on 127.0.0.1:<free port>;
     yields ``{"url", "app", "registry"}``."""
-    from werkzeug.serving import make_server
     from yizhan.app import create_app
     from yizhan.samples import load_sample
 
@@ -51,14 +65,8 @@ def _serving(home: Path, region: str | None = None, **config):
         app = create_app({"HOME": str(home), "TILES": "none", "RATE_LIMIT_ENABLED": False, **config})
     reg = app.extensions["yizhan"].registry
     load_sample(reg, home, region=region or "guangzhou")
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield {"url": f"http://127.0.0.1:{srv.server_port}", "app": app, "registry": reg}
-    finally:
-        srv.shutdown()
-        thread.join(10)
+    with serve_app(app) as url:
+        yield {"url": url, "app": app, "registry": reg}
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import threading
 
 import pytest
 from conftest import STATION_HEADER, STATION_ROWS, write_csv
@@ -30,6 +29,7 @@ from test_browser import (
     _login,
     _pick_site_in_tianhe,
     _shot,
+    serve_app,
 )
 from test_browser import browser as chromium  # noqa: F401  test_browser's Chromium fixture, named chromium here
 
@@ -84,7 +84,6 @@ def _station_row(sid: str, s: dict) -> str:
 def server(tmp_path_factory: pytest.TempPathFactory):
     """A fresh home: STATION_ROWS plus the hostile stations (ordinary import), a small hotspot file,
     a district user with a hostile name and a planner; served on 127.0.0.1:<free port>."""
-    from werkzeug.serving import make_server
     from yizhan.app import create_app
     from yizhan.stations import ImportValidationError, import_stations_file
 
@@ -113,14 +112,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     reg.create_user(DISTRICT_USER, PASSWORD, "district", adcode="440106")
     reg.create_user("planner", PASSWORD, "planner")
     reg.create_user("admin", PASSWORD, "admin")
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield {"url": f"http://127.0.0.1:{srv.server_port}", "registry": reg}
-    finally:
-        srv.shutdown()
-        thread.join(10)
+    with serve_app(app) as url:
+        yield {"url": url, "registry": reg}
 
 
 class Watch(Recorder):

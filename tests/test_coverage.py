@@ -370,3 +370,61 @@ def test_points_geojson_writer_escapes_and_handles_missing(tmp_path: Path) -> No
     props = [f["properties"] for f in doc["features"]]
     assert props == [{"name": 'a"b\\c</script>', "d": 1.5, "ok": True, "n": 3}, {"name": None, "d": None, "ok": False, "n": 4}]
     assert doc["features"][1]["geometry"] == {"type": "Point", "coordinates": [113.2, 23.2]}
+
+
+def test_chunked_writers_equal_geopandas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GeoJSON and GeoParquet written in chunks read back as geopandas' own single-piece files do."""
+    import geopandas as gpd
+    import shapely
+
+    from yizhan.coverage import outputs
+
+    monkeypatch.setattr(outputs, "GEOJSON_CHUNK", 70)      # several chunks, the last one short
+    rng = np.random.default_rng(3)
+    n = 333
+    frame = pd.DataFrame({"h3": [f"c{i}" for i in range(n)], "demand": rng.random(n) * 10,
+                          "lon": 113 + rng.random(n), "lat": 23 + rng.random(n),
+                          "excess_m": np.where(rng.random(n) < 0.1, np.nan, rng.random(n))})
+    outputs.write_points_geoparquet(frame, tmp_path / "p.parquet")
+    ours = gpd.read_parquet(tmp_path / "p.parquet")
+    ref = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=4326)
+    pd.testing.assert_frame_equal(pd.DataFrame(ours.drop(columns="geometry")), pd.DataFrame(ref.drop(columns="geometry")))
+    assert ours.crs == ref.crs and ours.geometry.geom_equals(ref.geometry).all()
+
+    cells = [h3.latlng_to_cell(23.1 + 0.004 * i, 113.3, 9) for i in range(n)]
+    zones = gpd.GeoDataFrame({"zone": np.arange(1, n + 1), "districts": "440106", "max_distance_m": rng.random(n)},
+                             geometry=[shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in cells],
+                             crs=4326)
+    outputs.write_features_geojson(zones, tmp_path / "z.geojson", columns=["zone", "districts", "max_distance_m"],
+                                   geometry=zones.geometry.to_numpy())
+    back = gpd.read_file(tmp_path / "z.geojson")
+    assert list(back["zone"]) == list(zones["zone"]) and np.allclose(back["max_distance_m"], zones["max_distance_m"])
+    assert back.geometry.geom_equals_exact(zones.geometry, 1e-12).all()
+
+
+def test_zone_outlines_and_districts_against_unions() -> None:
+    """One-cell zones (h3ronpy) and larger zones (h3 shapes) outline the union of their hexagons;
+    the joined district codes equal a per-zone sorted join."""
+    import shapely
+
+    rng = np.random.default_rng(5)
+    centre = h3.latlng_to_cell(23.13, 113.32, 9)
+    disk = list(h3.grid_disk(centre, 12))
+    picked = [c for c in disk if rng.random() < 0.35]          # many single cells and a few larger zones
+    frame = _cells_frame(picked)
+    frame["adcode"] = rng.choice(["440103", "440104", "440106"], len(frame))
+    zones, cell_zone = gaps.blind_zones(frame)
+    assert (zones["n_cells"] == 1).any() and (zones["n_cells"] > 3).any()
+    for z in zones.itertuples():
+        members = [c for c, k in zip(picked, cell_zone) if k == z.zone]
+        union = shapely.union_all([shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in members])
+        assert z.geometry.is_valid and z.geometry.symmetric_difference(union).area < 1e-6 * union.area
+        codes = sorted(set(frame.loc[cell_zone == z.zone, "adcode"]))
+        assert z.districts == "、".join(codes)
+
+
+def test_blank_spot_ties_ordered_by_cell_id() -> None:
+    cells = sorted(h3.grid_disk(h3.latlng_to_cell(23.13, 113.32, 9), 2))
+    frame = _cells_frame(list(reversed(cells)))
+    spots = gaps.blank_spots(frame, threshold_m=1000)
+    assert list(spots["h3"]) == cells      # equal demand and distance: by id, as strings sort

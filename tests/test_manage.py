@@ -17,11 +17,12 @@ from yizhan.geodata import crs as crs_mod
 from yizhan.stations import import_stations_file
 
 PASSWORD = "secret-pass-1"
+pytestmark = pytest.mark.databases         # every test on SQLite and on PostgreSQL
 
 
 @pytest.fixture
-def app(home: Path, tmp_path: Path):
-    app = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_ENABLED": False})
+def app(home: Path, tmp_path: Path, database_url):
+    app = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_ENABLED": False, "DATABASE_URL": database_url})
     reg = app.extensions["yizhan"].registry
     import_stations_file(reg, write_csv(tmp_path / "s.csv", STATION_ROWS), user="seed")
     reg.create_user("admin1", PASSWORD, "admin")
@@ -268,8 +269,9 @@ def test_batch_undo_is_all_or_nothing_when_a_station_changed_since(app, reg) -> 
     assert snapshot(reg) == before                                              # T8 not removed either
 
 
-def test_upload_size_limit(home, tmp_path) -> None:
-    app = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_ENABLED": False, "MAX_UPLOAD_BYTES": 4096})
+def test_upload_size_limit(home, tmp_path, database_url) -> None:
+    app = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_ENABLED": False, "MAX_UPLOAD_BYTES": 4096,
+                      "DATABASE_URL": database_url})
     app.extensions["yizhan"].registry.create_user("plan1", PASSWORD, "planner")
     c = client_for(app, "plan1")
     big = (STATION_HEADER + STATION_ROWS[0] + "\n" + "#" * 5000).encode()

@@ -20,6 +20,7 @@ from yizhan.stations import import_stations_file
 from yizhan.stations import proposals as props
 
 PASSWORD = "secret-pass-1"
+pytestmark = pytest.mark.databases         # every test on SQLite and on PostgreSQL
 ROLES = (None, "district", "planner", "admin")
 RANK = {None: 0, "district": 1, "planner": 2, "admin": 3}
 #: Who may use each (method, rule): public, login (any account), district (district union and up:
@@ -57,9 +58,9 @@ NEW = {"name": "新驿站", "type": "工会爱心驿站", "lon": 113.3210, "lat"
 
 
 @pytest.fixture
-def world(home: Path, tmp_path: Path):
+def world(home: Path, tmp_path: Path, database_url):
     """An app with stations (one import batch), one account per role and a Haizhu proposal."""
-    app = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_ENABLED": False})
+    app = create_app({"HOME": str(home), "TESTING": True, "RATE_LIMIT_ENABLED": False, "DATABASE_URL": database_url})
     reg = app.extensions["yizhan"].registry
     batch = import_stations_file(reg, write_csv(tmp_path / "s.csv", STATION_ROWS), user="seed")["batch"]
     ids = {name: reg.create_user(name, PASSWORD, role, adcode=code) for name, role, code in (

@@ -7,6 +7,8 @@ import pytest
 from yizhan.stations import RegistryError
 from yizhan.stations import proposals as P
 
+pytestmark = pytest.mark.databases         # every test on SQLite and on PostgreSQL
+
 TIANHE = {"username": "tianhe", "role": "district", "adcode": "440106"}
 HAIZHU = {"username": "haizhu", "role": "district", "adcode": "440105"}
 PLANNER = {"username": "plan1", "role": "planner", "adcode": ""}
@@ -62,7 +64,7 @@ def test_only_reviewers_review_and_build(registry) -> None:
 
 @pytest.mark.parametrize("kwargs", [
     {"lon": float("nan"), "lat": 23.1}, {"lon": 113.3, "lat": 95.0}, {"name": ""}, {"type": "火箭站"},
-    {"reason": "长" * 2001},
+    {"reason": "长" * 2001}, {"host": "商" * 101}, {"services": "、".join(f"服务{i}" for i in range(120))},
 ])
 def test_bad_values_rejected(registry, kwargs: dict) -> None:
     args = {"lon": IN_TIANHE[0], "lat": IN_TIANHE[1], "name": "站", "type": "工会爱心驿站"} | kwargs

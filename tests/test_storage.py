@@ -14,6 +14,8 @@ from conftest import STATION_ROWS, write_csv
 from yizhan.stations import RegistryError, import_stations_file, load_stations_file
 from yizhan.stations.export import export_stations
 
+pytestmark = pytest.mark.databases         # every registry test on SQLite and on PostgreSQL
+
 
 def test_round_trip_preserves_every_field(tmp_path: Path, registry) -> None:
     prepared = load_stations_file(write_csv(tmp_path / "s.csv", STATION_ROWS))
@@ -23,8 +25,10 @@ def test_round_trip_preserves_every_field(tmp_path: Path, registry) -> None:
     pd.testing.assert_frame_equal(stored, expected, check_dtype=False)
 
 
-def test_sqlite_is_in_wal_mode(home: Path, registry) -> None:
-    registry.count()
+def test_sqlite_is_in_wal_mode(home: Path) -> None:
+    from yizhan.stations.storage import Registry
+
+    Registry(f"sqlite:///{home / 'yizhan.sqlite'}").count()
     con = sqlite3.connect(home / "yizhan.sqlite")
     assert con.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
 
@@ -107,3 +111,32 @@ def test_export_neutralises_formulas(tmp_path: Path, registry) -> None:
 def test_unsupported_export_format(tmp_path: Path, registry) -> None:
     with pytest.raises(ValueError, match="unsupported export format"):
         export_stations(registry.stations(), tmp_path / "x.shp")
+
+
+def test_the_version_changes_with_every_station_change_and_only_then(tmp_path: Path, registry) -> None:
+    """What the web workers poll to rebuild their station index (Registry.version)."""
+    seen = [registry.version()]
+
+    def changed() -> bool:
+        seen.append(registry.version())
+        return seen[-1] != seen[-2] and seen[-1] not in seen[:-1]
+
+    batch = import_stations_file(registry, write_csv(tmp_path / "s.csv", STATION_ROWS))["batch"]
+    assert changed()
+    registry.create_user("admin1", "s3cret-pass", "admin")
+    assert not changed()                                          # accounts are not stations
+    registry.update_station("T1", {"hours": "24h"})
+    assert changed()
+    with pytest.raises(RegistryError):
+        registry.update_station("T1", {"hours": "01:00-02:00"}, expected_version=1)
+    assert not changed()                                          # a refused change changes nothing
+    backup = registry.backup(tmp_path / "b.sqlite")
+    registry.delete_station("T2")
+    assert changed()
+    registry.undo(int(registry.history("T2", limit=1).iloc[0]["id"]))
+    assert changed()
+    assert registry.delete_stations(["T3", "nope"])["deleted"] == 1 and changed()
+    assert registry.undo_batch(batch, force=True) == 3 and changed()
+    registry.restore(backup)
+    assert changed()                                              # the restored registry is new to every worker
+    assert registry.clear_stations() == 3 and changed()

@@ -27,7 +27,7 @@ from flask import Blueprint, Response, current_app, send_file
 
 from ..stations import model
 from ..stations import proposals as props_mod
-from ..stations._errors import RegistryError
+from ..stations._errors import RegistryError, WriteConflict
 from . import geo
 from .auth import csrf_token, current_user, in_scope, require
 from .errors import ApiError, args, choice, integer, number
@@ -157,7 +157,7 @@ def stations():  # noqa: ANN201
     a = args({"type", "group", "status", "adcode", "bbox", "out_crs"})
     out_crs = _out_crs(a)
     bbox = geo.parse_bbox(a.get("bbox"))
-    frame = services().registry.stations()
+    frame = services().registry.stations(bbox=bbox)          # a box is read through the (lat, lon) index
     stype, group = _type(a.get("type", "")), _group(a.get("group", ""))
     if stype:
         frame = frame[frame["type"] == stype]
@@ -764,7 +764,8 @@ def _conflict(exc: props_mod.StateConflict):  # noqa: ANN202
 @bp.errorhandler(RegistryError)
 def _registry_error(exc: RegistryError):  # noqa: ANN202
     zh, en = _bilingual(str(exc))
-    return _json({"error": {"zh": zh, "en": en, "status": 400}}, 400)
+    status = 409 if isinstance(exc, WriteConflict) else 400       # a collision with a concurrent write
+    return _json({"error": {"zh": zh, "en": en, "status": status}}, status)
 
 
 def _services_field(data: dict[str, Any]) -> str:
@@ -819,7 +820,7 @@ def proposals_submit():  # noqa: ANN201
     stype = model.normalize_type(_text_field(data, "type", 50, required=True))
     if stype is None:
         raise ApiError(f"未知的站点类型：{data['type']}", f"unknown station type: {data['type']}", field="type")
-    host = _text_field(data, "host", 200)
+    host = _text_field(data, "host", 100)
     services_text = _services_field(data)
     reason = _text_field(data, "reason", 2000)
     group = _group(_text_field(data, "group", 50))

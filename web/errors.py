@@ -13,7 +13,8 @@ from werkzeug.exceptions import HTTPException
 from ..geodata import crs as crs_mod
 
 _HTTP_ZH = {400: "请求有误", 401: "需要登录", 403: "没有权限", 404: "找不到", 405: "不允许的请求方法",
-            409: "冲突", 413: "上传内容过大", 415: "不支持的内容类型", 429: "请求过于频繁", 500: "服务器内部错误"}
+            409: "冲突", 412: "前提条件不成立（数据已被他人修改）", 413: "上传内容过大", 415: "不支持的内容类型",
+            429: "请求过于频繁", 500: "服务器内部错误"}
 
 
 class ApiError(Exception):
@@ -23,10 +24,13 @@ class ApiError(Exception):
         super().__init__(en)
         self.zh, self.en, self.status, self.field = zh, en, status, field
         self.extra: dict[str, object] = {}     # more members of the error object (e.g. problems)
+        self.headers: dict[str, str] = {}      # more response headers (e.g. the current ETag)
 
 
 def register(app: Flask) -> None:
     """Install the JSON error handlers (API paths answer JSON, pages keep HTML errors)."""
+
+    from ..stations import RegistryError, StaleStation, WriteConflict
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):  # noqa: ANN202
@@ -34,7 +38,15 @@ def register(app: Flask) -> None:
         if exc.field:
             body["error"]["field"] = exc.field
         body["error"].update(exc.extra)
-        return jsonify(body), exc.status
+        return jsonify(body), exc.status, exc.headers
+
+    @app.errorhandler(RegistryError)
+    def _registry_error(exc: RegistryError):  # noqa: ANN202
+        """A registry refusal that no view turned into an answer: 412 for a stale version, 409 for
+        a collision with a concurrent write, else 400 — never a 500."""
+        status = 412 if isinstance(exc, StaleStation) else 409 if isinstance(exc, WriteConflict) else 400
+        zh, en = bilingual(str(exc))
+        return _api_error(ApiError(zh, en, status=status))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # noqa: ANN202
@@ -53,7 +65,11 @@ def args(allowed: set[str]) -> dict[str, str]:
     if unknown:
         raise ApiError(f"未知参数：{', '.join(unknown)}", f"unknown parameter(s): {', '.join(unknown)}",
                        field=unknown[0])
-    return {k: query.get(k, "") for k in allowed if k in query}
+    values = {k: query.get(k, "") for k in allowed if k in query}
+    for k, v in values.items():
+        if "\x00" in v:
+            raise ApiError(f"参数 {k} 含有空字符（\\0）", f"parameter {k} contains a NUL character", field=k)
+    return values
 
 
 def number(values: dict[str, str], name: str, lo: float, hi: float, *, default: float | None = None) -> float:
@@ -127,6 +143,8 @@ def text_field(data: dict[str, Any], name: str, max_len: int, *, required: bool 
     if not isinstance(value, str):
         raise ApiError(f"字段 {name} 应为字符串", f"field {name} must be a string", field=name)
     value = value.strip()
+    if "\x00" in value:
+        raise ApiError(f"字段 {name} 含有空字符（\\0）", f"field {name} contains a NUL character", field=name)
     if len(value) > max_len:
         raise ApiError(f"字段 {name} 过长（最多 {max_len} 字）", f"field {name} too long (at most {max_len})",
                        field=name)

@@ -3,7 +3,8 @@ files, read the change history and undo changes; admins manage accounts.
 
 Who may do what (checked here, tested as a matrix in ``tests/test_permissions.py``):
 
-* anonymous riders: read one station (``GET /api/stations/<id>``), nothing else here;
+* anonymous riders: read one station (``GET /api/stations/<id>``, with its version as the ``ETag``),
+  nothing else here;
 * planners and admins: create, edit and delete stations, import files, read the history and undo —
   a planner bound to a province or city (any in mainland China: 630000, 440100, 500100 …) only for
   stations inside it (see :func:`yizhan.stations.storage.scope_prefix`), before and after;
@@ -12,6 +13,12 @@ Who may do what (checked here, tested as a matrix in ``tests/test_permissions.py
 Every write is one registry transaction with a history row, goes through the same validation as
 a file import (so a web edit cannot store what an import would refuse), needs the session's CSRF
 token (see :mod:`yizhan.web.auth`) and refreshes the nearest-station index and coverage maps.
+
+Concurrent edits lose nothing (optimistic concurrency): ``GET /api/stations/<id>`` answers the
+station's version as a strong ``ETag`` (``"3"``); ``PUT``/``PATCH``/``DELETE`` with ``If-Match``
+change the station only while it is still at that version, else **412** with the station as it is
+now (``error.current``, and its ``ETag``).  Without ``If-Match`` a PATCH is applied to the newest
+state (re-read and re-validated when another change landed meanwhile).
 """
 
 from __future__ import annotations
@@ -26,8 +33,8 @@ import pandas as pd
 from flask import Blueprint, current_app, request, session
 
 from ..config import validation_options
-from ..stations import ImportValidationError, RegistryError, UndoConflict
-from ..stations.storage import ROLES
+from ..stations import ImportValidationError, RegistryError, StaleStation, UndoConflict, WriteConflict
+from ..stations.storage import ROLES, Station
 from .auth import current_user, in_scope, require, scope_prefix
 from .errors import ApiError, args, bilingual, body, crs_param, integer, text_field
 from .geo import json_response as _json
@@ -42,8 +49,11 @@ STATION_FIELDS = ("id", "name", "type", "groups", "address", "adcode", "host", "
 HISTORY_ACTIONS = ("create", "update", "delete", "undo")
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".geojson", ".json")
 MAX_PROBLEMS = 1000
-_ID = re.compile(r"[^\s/\\]{1,64}")
+_ID = re.compile(r"[^\s/\\\x00-\x1f\x7f]{1,64}")
 _BATCH = re.compile(r"[0-9a-f]{32}")
+#: A PATCH/PUT without If-Match is re-read and re-validated this often when other changes keep
+#: landing between its read and its write (then 409).
+UNCONDITIONAL_ATTEMPTS = 10
 
 
 def _validation_error(exc: ImportValidationError, *, status: int = 400) -> ApiError:
@@ -69,13 +79,44 @@ def _check_scope(adcode: object, station_id: str = "") -> None:
                        f"({area})", status=403)
 
 
-def _station_or_404(station_id: str) -> dict[str, Any]:
+def _station_or_404(station_id: str) -> Station:
     if not _ID.fullmatch(station_id):
         raise ApiError("站点编号无效", "invalid station id", field="id", status=404)
     row = services().registry.get(station_id)
     if row is None:
         raise ApiError(f"站点不存在：{station_id}", f"no such station: {station_id}", status=404)
     return row
+
+
+def etag(version: int) -> str:
+    """The strong entity tag of a station version."""
+    return f'"{int(version)}"'
+
+
+def _stale(exc: StaleStation) -> ApiError:
+    """412 with the station as it is now (or 404 when it was deleted meanwhile)."""
+    if exc.current is None:
+        return ApiError(f"站点已被他人删除：{exc.station_id}", f"station {exc.station_id} was deleted by someone else",
+                        status=404)
+    err = _from_registry(exc, 412)
+    err.extra = {"current": dict(exc.current), "version": exc.current.version}
+    err.headers = {"ETag": etag(exc.current.version)}
+    return err
+
+
+def _if_match(current: Station) -> int | None:
+    """The version an ``If-Match`` header allows the change on: None without the header (no
+    condition), the current version for ``*`` or when one of its strong tags names it; 412 when
+    it names only other (older) versions."""
+    if "If-Match" not in request.headers:
+        return None
+    tags = request.if_match
+    if tags.star_tag or tags.contains(str(current.version)):
+        return current.version
+    raise _stale(StaleStation(
+        f"站点 {current['id']} 已被他人修改（当前版本 {current.version}），未保存：请重新载入后再改 / station "
+        f"{current['id']} was changed by someone else (now version {current.version}, If-Match names another); "
+        "nothing was saved: reload it and edit again", station_id=current["id"], current=current))
 
 
 def _station_values(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
@@ -108,11 +149,25 @@ def _station_values(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     return out
 
 
+def _neighbours(values: dict[str, Any], crs: str) -> pd.DataFrame | None:
+    """The registered stations that could be near duplicates of ``values`` (read through the
+    location index, not the whole registry): those in a box 1 km wider than ``DUPLICATE_RADIUS_M``
+    around the point, WGS-84."""
+    from ..geodata.crs import to_wgs84
+
+    try:
+        wlon, wlat = (float(v) for v in to_wgs84(float(values["lon"]), float(values["lat"]), crs))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    radius = float(current_app.config["DUPLICATE_RADIUS_M"]) + 1000.0
+    return services().registry.near(wlon, wlat, radius)
+
+
 def _validated(values: dict[str, Any], *, crs: str) -> dict[str, Any]:
     """One station validated like an import row (400 with every problem otherwise)."""
     from ..stations.validate import prepare_record
 
-    existing = services().registry.stations()
+    existing = _neighbours(values, crs)
     try:
         return prepare_record(values, crs=crs, existing=existing, **validation_options(current_app.config))
     except ImportValidationError as exc:
@@ -122,9 +177,10 @@ def _validated(values: dict[str, Any], *, crs: str) -> dict[str, Any]:
 # -- stations ---------------------------------------------------------------------------------------
 @bp.route("/stations/<string(maxlength=200):station_id>", methods=["GET"])
 def station_get(station_id: str):  # noqa: ANN201
-    """One station (public), WGS-84."""
+    """One station (public), WGS-84; its version is the ``ETag``."""
     args(set())
-    return _json(_station_or_404(station_id))
+    row = _station_or_404(station_id)
+    return _json(row, headers={"ETag": etag(row.version)})
 
 
 @bp.route("/stations", methods=["POST"])
@@ -142,15 +198,23 @@ def station_create():  # noqa: ANN201
         raise ApiError(f"站点已存在：{row['id']}", f"station exists: {row['id']}", status=409, field="id")
     _check_scope(row["adcode"], row["id"])
     row["source"] = row["source"] or f"web:{current_user()['username']}"
-    services().registry.import_frame(pd.DataFrame([row]), user=current_user()["username"], note=note or "web create")
+    try:
+        services().registry.import_frame(pd.DataFrame([row]), user=current_user()["username"],
+                                         note=note or "web create", create_only=True)
+    except WriteConflict:         # created a moment ago by someone else
+        raise ApiError(f"站点已存在：{row['id']}", f"station exists: {row['id']}", status=409, field="id") from None
     _changed()
-    return _json(services().registry.get(row["id"]), 201, headers={"Location": f"/api/stations/{row['id']}"})
+    created = services().registry.get(row["id"])
+    return _json(created, 201, headers={"Location": f"/api/stations/{row['id']}", "ETag": etag(created.version)})
 
 
 @bp.route("/stations/<string(maxlength=200):station_id>", methods=["PATCH", "PUT"])
 @require(*EDITORS)
 def station_update(station_id: str):  # noqa: ANN201
-    """Change fields of one station (PATCH: only the fields sent; PUT: the whole station)."""
+    """Change fields of one station (PATCH: only the fields sent; PUT: the whole station).
+
+    With ``If-Match`` only while the station is at that version (412 otherwise); without it the
+    change is applied to the newest state (re-read when another change landed meanwhile)."""
     data = body(set(STATION_FIELDS) | {"crs", "note"})
     current = _station_or_404(station_id)
     _check_scope(current["adcode"], station_id)
@@ -161,6 +225,23 @@ def station_update(station_id: str):  # noqa: ANN201
     if ("lon" in values) != ("lat" in values):
         raise ApiError("经度和纬度需同时提供", "send lon and lat together", field="lat" if "lon" in values else "lon")
     note = text_field(data, "note", 500)
+    condition = _if_match(current)          # after the request's own checks (a malformed body stays a 400)
+    for attempt in range(UNCONDITIONAL_ATTEMPTS):
+        if attempt:
+            current = _station_or_404(station_id)
+            _check_scope(current["adcode"], station_id)
+        try:
+            return _update(station_id, current, values, crs, note)
+        except StaleStation as exc:     # changed between our read and our write
+            if condition is not None or exc.current is None:
+                raise _stale(exc) from None
+    raise ApiError(f"站点 {station_id} 正被频繁修改，未保存，请重试", f"station {station_id} kept changing under this edit; "
+                   "nothing was saved: try again", status=409)
+
+
+def _update(station_id: str, current: Station, values: dict[str, Any], crs: str, note: str):  # noqa: ANN202
+    """Validate ``values`` merged into ``current`` and write the change on ``current.version``."""
+    _check_scope(current["adcode"], station_id)
     # PATCH keeps the fields not sent; PUT replaces the station (fields not sent become empty)
     merged = {k: current[k] for k in STATION_FIELDS} if request.method == "PATCH" else {"adcode": ""}
     moved = "lon" in values
@@ -177,22 +258,28 @@ def station_update(station_id: str):  # noqa: ANN201
     _check_scope(row["adcode"], station_id)
     changes = {k: v for k, v in row.items() if k != "id" and current.get(k) != v}
     if set(changes) <= {"updated_at"}:
-        return _json(current)
+        return _json(current, headers={"ETag": etag(current.version)})
     after = services().registry.update_station(station_id, changes, user=current_user()["username"],
-                                               note=note or "web edit")
+                                               note=note or "web edit", expected_version=current.version)
     _changed()
-    return _json(after)
+    return _json(after, headers={"ETag": etag(after.version)})
 
 
 @bp.route("/stations/<string(maxlength=200):station_id>", methods=["DELETE"])
 @require(*EDITORS)
 def station_delete(station_id: str):  # noqa: ANN201
-    """Delete one station (kept in the history: undo restores it)."""
+    """Delete one station (kept in the history: undo restores it); with ``If-Match`` only while it
+    is at that version (412 otherwise)."""
     data = body({"note"})
     current = _station_or_404(station_id)
     _check_scope(current["adcode"], station_id)
-    services().registry.delete_station(station_id, user=current_user()["username"],
-                                       note=text_field(data, "note", 500) or "web delete")
+    note = text_field(data, "note", 500) or "web delete"
+    condition = _if_match(current)
+    try:
+        services().registry.delete_station(station_id, user=current_user()["username"], note=note,
+                                           expected_version=condition)
+    except StaleStation as exc:
+        raise _stale(exc) from None
     _changed()
     entry = services().registry.history(station_id, limit=1).iloc[0]
     return _json({"deleted": station_id, "history_id": int(entry["id"])})

@@ -24,6 +24,9 @@ bp = Blueprint("openapi", __name__)
 OPEN_AT_PATTERN = (r"^(?:(?:[01]?[0-9]|2[0-3]):[0-5][0-9]|[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
                    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?)$")
 CRS = ["wgs84", "gcj02", "bd09"]
+#: 409 of a registry write that collided with a concurrent one.
+CONFLICT = ("The change collided with concurrent ones (the same new station id created twice, a station that kept "
+            "changing under an edit without If-Match); nothing was written: try again.")
 
 
 def _q(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
@@ -95,6 +98,9 @@ def _errors(*codes: int, **override: str) -> dict[str, Any]:
             401: "Login required.", 403: "Forbidden: missing/invalid CSRF token, role or district.",
             404: "Not found (no hotspot data for coverage routes).",
             409: "The network metric needs a road network (OSM_FILE).", 413: "Request body too large.",
+            412: "If-Match names a version that is no longer current: the station was changed by "
+                 "someone else since (a station deleted meanwhile answers 404). Nothing was changed; error.current is the station now, its version "
+                 "error.version and the ETag header — reload and edit again.",
             415: "Unsupported file type.",
             429: "Too many requests from this client (rate limit; see Retry-After)."}
     text.update({int(k[1:]): v for k, v in override.items()})
@@ -104,6 +110,23 @@ def _errors(*codes: int, **override: str) -> dict[str, Any]:
 def _ok(schema: dict[str, Any], description: str = "OK", mimetype: str = "application/json",
         status: str = "200") -> dict[str, Any]:
     return {status: {"description": description, "content": {mimetype: {"schema": schema}}}}
+
+
+#: The ETag of a station: its version as a quoted decimal (strong).
+ETAG_HEADER = {"ETag": {"description": "The station's version, a strong entity tag such as \"3\": send it "
+                                       "back in If-Match to change the station only while nobody else has.",
+                        "schema": {"type": "string"}}}
+IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
+            "description": "Change the station only while it is at this version (its ETag, e.g. \"3\"; * = any "
+                           "version); 412 otherwise. Without it a PATCH applies to the newest state.",
+            "schema": {"type": "string"}}
+
+
+def _with_etag(responses: dict[str, Any], *codes: str) -> dict[str, Any]:
+    """``responses`` whose ``codes`` answers carry the station's ETag header."""
+    for code in codes:
+        responses[code] = {**responses[code], "headers": ETAG_HEADER}
+    return responses
 
 
 def _get(summary: str, params: list[Any], responses: dict[str, Any], *, tag: str, security: bool = False,
@@ -315,7 +338,7 @@ def _schemas() -> dict[str, Any]:
                 "crs": _or_null({"type": "string", "enum": CRS, "default": "wgs84"}),
                 "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
                 "type": {"type": "string", "enum": list(model.STATION_TYPES)},
-                "host": _or_null({"type": "string", "maxLength": 200}),
+                "host": _or_null({"type": "string", "maxLength": 100}),
                 "services": {"oneOf": [{"type": "array", "maxItems": 30, "items": {"type": "string", "maxLength": 50}},
                                        _or_null({"type": "string", "maxLength": 500})]},
                 "reason": _or_null({"type": "string", "maxLength": 2000}),
@@ -411,8 +434,9 @@ def _paths() -> dict[str, Any]:
                                           P["bbox"], P["out_crs"]],
             {**_ok(fc, mimetype=geojson), **_errors(400, 404, e404="Unknown 6-digit adcode.")}, tag="stations"),
             "post": _write("post", "Register one station (planner, admin; same validation as an import)",
-                           _ref("StationInput"), {**_ok(_ref("RegistryStation"), "Created", status="201"),
-                                                  **_errors(400, 401, 403, 409, 413, e409="The station id exists.")},
+                           _ref("StationInput"), _with_etag({**_ok(_ref("RegistryStation"), "Created", status="201"),
+                                                             **_errors(400, 401, 403, 409, 413,
+                                                                       e409="The station id exists.")}, "201"),
                            tag="registry",
                            description="400 lists every problem by field (error.problems).")},
         "/api/nearest": {"get": _get(
@@ -531,24 +555,32 @@ def _paths() -> dict[str, Any]:
             tag="proposals", params=[pid],
             description="The body may be empty or an empty JSON object.")},
         "/api/stations/{station_id}": {
-            "get": _get("One station (registry record, WGS-84)", [sid], {**_ok(_ref("RegistryStation")),
-                                                                     **_errors(400, 404)}, tag="registry"),
+            "get": _get("One station (registry record, WGS-84)", [sid],
+                        _with_etag({**_ok(_ref("RegistryStation")), **_errors(400, 404)}, "200"), tag="registry",
+                        description="The ETag header is the station's version (raised by every change)."),
             "patch": _write("patch", "Change fields of a station (planner, admin; within their area)",
-                            _ref("StationPatch"), {**_ok(_ref("RegistryStation")), **_errors(400, 401, 403, 404, 413)},
-                            tag="registry", params=[sid], body_required=False,
-                            description="Fields not sent are kept; no body (or {}) changes nothing."),
+                            _ref("StationPatch"),
+                            _with_etag({**_ok(_ref("RegistryStation")), **_errors(400, 401, 403, 404, 409, 412, 413,
+                                                                                    e409=CONFLICT)}, "200", "412"),
+                            tag="registry", params=[sid, IF_MATCH], body_required=False,
+                            description="Fields not sent are kept; no body (or {}) changes nothing. With If-Match "
+                                        "only while the station is at that version (412 otherwise)."),
             "put": _write("put", "Replace a station's fields (planner, admin)", _ref("StationInput"),
-                          {**_ok(_ref("RegistryStation")), **_errors(400, 401, 403, 404, 413)}, tag="registry",
-                          params=[sid]),
+                          _with_etag({**_ok(_ref("RegistryStation")), **_errors(400, 401, 403, 404, 409, 412, 413,
+                                                                                  e409=CONFLICT)}, "200", "412"),
+                          tag="registry", params=[sid, IF_MATCH],
+                          description="With If-Match only while the station is at that version (412 otherwise)."),
             "delete": _write("delete", "Delete a station (kept in the history; undo restores it)",
                              {"type": "object", "additionalProperties": False,
                               "properties": {"note": _or_null({"type": "string", "maxLength": 500})}},
-                             {**_ok(_ref("DeleteResult")), **_errors(400, 401, 403, 404, 413)}, tag="registry",
-                             params=[sid], body_required=False),
+                             _with_etag({**_ok(_ref("DeleteResult")), **_errors(400, 401, 403, 404, 409, 412, 413,
+                                                                                 e409=CONFLICT)}, "412"),
+                             tag="registry", params=[sid, IF_MATCH], body_required=False,
+                             description="With If-Match only while the station is at that version (412 otherwise)."),
         },
         "/api/stations/import": {"post": _write(
             "post", "Import a station file (CSV, XLSX, GeoJSON) — all or nothing (planner, admin)", None,
-            {**_ok(_ref("ImportResult")), **_errors(400, 401, 403, 413, 415)}, tag="registry",
+            {**_ok(_ref("ImportResult")), **_errors(400, 401, 403, 409, 413, 415, e409=CONFLICT)}, tag="registry",
             form={"type": "object", "required": ["file"], "properties": {
                 "file": {"type": "string", "format": "binary"},
                 "crs": {"type": "string", "enum": CRS}, "encoding": {"type": "string",

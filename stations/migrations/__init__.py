@@ -1,0 +1,1 @@
+"""Alembic schema migrations of the registry database (see :mod:`yizhan.stations.migrate`)."""
