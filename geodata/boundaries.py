@@ -81,6 +81,17 @@ CHINA_ALBERS = "+proj=aea +lat_1=25 +lat_2=47 +lat_0=0 +lon_0=105 +ellps=WGS84 +
 
 # -- cached data ---------------------------------------------------------------------------------
 
+def _prepare(geoms: shapely.Geometry | NDArray[np.object_]) -> None:
+    """``shapely.prepare`` and one point query each, before the geometries are shared.
+
+    GEOS builds a prepared polygon's point index lazily, on its first query, and that first
+    query is not thread-safe (libgeos/geos#825): web threads sharing a cold geometry crashed a
+    worker.  Warmed here, once, under the loader's lock; point queries afterwards only read."""
+    shapely.prepare(geoms)
+    shapely.intersects_xy(geoms, 0.0, 0.0)
+    shapely.contains_xy(geoms, 0.0, 0.0)
+
+
 def _load_once(loader: Callable[[], T]) -> Callable[[], T]:
     """Cache a loader without arguments; the first call runs once even when many threads ask at once.
 
@@ -127,7 +138,7 @@ def _mainland() -> shapely.Geometry:
     if frame.crs is None or frame.crs.to_epsg() != 4326:
         raise ValueError(f"{MAINLAND_PATH.name}: expected EPSG:4326, found {frame.crs}")
     geom = shapely.union_all(frame.geometry.to_numpy())
-    shapely.prepare(geom)
+    _prepare(geom)
     return geom
 
 
@@ -137,7 +148,7 @@ def _districts() -> tuple[NDArray[np.object_], NDArray[np.object_], shapely.STRt
     frame = _admin()
     frame = frame[frame["level"] == "district"].sort_values("adcode")
     geoms = frame.geometry.to_numpy().copy()
-    shapely.prepare(geoms)
+    _prepare(geoms)
     return frame["adcode"].to_numpy(dtype=object), geoms, shapely.STRtree(geoms)
 
 
@@ -273,7 +284,7 @@ def geometry_of(adcode: str, *, level: str | None = None) -> shapely.Geometry | 
     inside = in_area(codes, code)
     geom = shapely.coverage_union_all(geoms[inside]) if inside.any() else None
     if geom is not None:
-        shapely.prepare(geom)
+        _prepare(geom)
     return geom
 
 
@@ -361,7 +372,7 @@ def _mainland_buffered(buffer_m: float) -> shapely.Geometry:
         geom = shapely.transform(grown, lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])))
         if not shapely.is_valid(geom):
             geom = shapely.make_valid(geom)
-        shapely.prepare(geom)
+        _prepare(geom)
     return geom
 
 
@@ -395,7 +406,7 @@ def _projected(adcode: str) -> tuple[shapely.Geometry, pyproj.Transformer] | Non
     aeqd = f"+proj=aeqd +lat_0={centre.y:.6f} +lon_0={centre.x:.6f} +ellps=WGS84 +units=m +no_defs"
     fwd = pyproj.Transformer.from_crs("EPSG:4326", aeqd, always_xy=True)
     poly = shapely.transform(geom, lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
-    shapely.prepare(poly)
+    _prepare(poly)
     return poly, fwd
 
 

@@ -143,10 +143,11 @@ def served(home: Path, tmp_path: Path, database_url):
     for i in range(N_CLIENTS + 2):
         reg.create_user(f"p{i:02d}", PASSWORD, "planner")
     port = _free_port()
+    log = tmp_path / "server.log"          # gunicorn's own messages (worker timeouts, crashes): shown below
     env = {**os.environ, **cli_env(database_url), "YIZHAN_RATE_LIMIT_ENABLED": "false"}
     proc = subprocess.Popen([sys.executable, "-m", "yizhan.cli", "--home", str(home), "serve", "--production",
                              "--port", str(port), "--workers", "2", "--threads", "8"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"), start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         import requests
@@ -159,7 +160,7 @@ def served(home: Path, tmp_path: Path, database_url):
             except requests.ConnectionError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
             time.sleep(0.2)
         yield base, reg
     finally:
@@ -170,6 +171,7 @@ def served(home: Path, tmp_path: Path, database_url):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
         reg.engine.dispose()
+        print("server log:", log.read_text(errors="replace")[-4000:])      # in the report when a test fails
 
 
 def _session(base: str, username: str):
