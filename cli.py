@@ -95,23 +95,164 @@ def import_stations(c: Context, file: str, crs: str, encoding: str, skip_bad_row
                    err=True)
         for p in result["skipped"]:
             click.echo("  " + p.format(), err=True)
-    click.echo(f"导入完成：新增 {result['created']}，更新 {result['updated']}，未变 {result['unchanged']} / "
-               f"imported: {result['created']} new, {result['updated']} updated, "
-               f"{result['unchanged']} unchanged (batch {result['batch']})")
+    waiting = result.get("waiting", 0)
+    click.echo(f"导入完成：新增 {result['created']}，更新 {result['updated']}，未变 {result['unchanged']}，"
+               f"待定位 {waiting} / imported: {result['created']} new, {result['updated']} updated, "
+               f"{result['unchanged']} unchanged, {waiting} waiting for a location (batch {result['batch']})")
+    if waiting:
+        click.echo("待定位的站点不计入覆盖分析：用 yizhan geocode 定位，或在 /registry 页面的地图上标注 / stations waiting for "
+                   "a location are not counted in coverage: locate them with `yizhan geocode` or place them on the "
+                   "map of the /registry page", err=True)
 
 
 @main.command("export-stations")
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--with-crs", "with_crs", default="", metavar="gcj02,bd09",
+              help="另加这些坐标系的经纬度列（lon_gcj02, lat_gcj02, lon_bd09, lat_bd09），用于在高德/百度地图上发布 / add "
+                   "coordinate columns in these systems beside WGS-84, for publishing on Amap/Baidu maps")
+@click.option("--status", default="", help="只导出该状态的站点（如 待定位）/ only stations with this status (e.g. 待定位)")
 @pass_ctx
-def export_stations_cmd(c: Context, file: str) -> None:
+def export_stations_cmd(c: Context, file: str, with_crs: str, status: str) -> None:
     """导出站点，格式由扩展名决定（.csv .xlsx .geojson .gpkg）/ export stations; format from the extension."""
-    from .stations.export import export_stations
+    from .stations import model
+    from .stations.export import export_stations, parse_with_crs
 
+    wanted = None
+    if status.strip():
+        wanted = model.normalize_status(status)
+        if wanted is None:
+            raise click.BadParameter(f"未知状态 {status!r}，可选：{'、'.join(model.STATUSES)} / unknown status",
+                                     param_hint="--status")
     try:
-        path = export_stations(c.registry.stations(), file)
+        systems = parse_with_crs(with_crs)
+        frame = c.registry.stations(status=wanted)
+        path = export_stations(frame, file, with_crs=systems)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    click.echo(f"已导出 {c.registry.count()} 个站点到 {path} / exported to {path}")
+    click.echo(f"已导出 {len(frame)} 个站点到 {path} / exported {len(frame)} stations to {path}")
+
+
+@main.command()
+@click.option("--provider", type=click.Choice(["tianditu", "amap"], case_sensitive=False), required=True,
+              help="地理编码服务：天地图（服务端 Key）或高德（Web服务 Key）/ geocoder: Tianditu (server key) or Amap "
+                   "(Web Service key)")
+@click.option("--key", default=None, help="您的 Key（也可用环境变量 YIZHAN_TIANDITU_KEY / YIZHAN_AMAP_KEY）/ your key "
+                                          "(or the environment variable)")
+@click.option("--base-url", default=None, help="替换服务的协议和主机（保留其文档路径），用于代理或测试 / replaces the "
+                                               "service's scheme and host, keeping its documented path")
+@click.option("--min-precision", type=click.Choice(["door", "road", "poi"], case_sensitive=False), default="poi",
+              show_default=True, help="低于此精度的结果留作候选，待人工确认 (door > poi > road) / answers below it stay "
+                                      "candidates for a person to accept")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="最多发出 N 次请求（缓存命中不计）/ at most N requests (cache hits are free)")
+@click.option("--json", "as_json", is_flag=True, help="每个站点一个 JSON 对象（数组）/ one JSON object per station")
+@click.option("--timeout", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
+              help="每次请求的读取超时（秒）/ read time-out of a request, seconds")
+@click.option("--min-interval", type=click.FloatRange(min=0), default=None,
+              help="两次请求的最小间隔（秒；默认 高德 0.4、天地图 1）/ seconds between requests (default Amap 0.4, "
+                   "Tianditu 1)")
+@click.option("--user", default="cli", show_default=True, help="记入历史的操作人 / who, for the history")
+@pass_ctx
+def geocode(c: Context, provider: str, key: str | None, base_url: str | None, min_precision: str,
+            limit: int | None, as_json: bool, timeout: float, min_interval: float | None, user: str) -> None:
+    """为待定位站点查找坐标（天地图或高德，使用您的 Key）/ locate the stations waiting for a location.
+
+    结果缓存在数据目录的 cache/geocode.sqlite；中断后重新运行同一命令即可继续 / answers are cached in
+    <home>/cache/geocode.sqlite; after an interruption run the same command again to resume."""
+    import uuid
+
+    from .stations import geocode as gc
+
+    provider = provider.lower()
+    key = key or os.environ.get(f"YIZHAN_{provider.upper()}_KEY", "")
+    if not key.strip():
+        raise click.UsageError(f"需要 --key 或环境变量 YIZHAN_{provider.upper()}_KEY / --key (or "
+                               f"YIZHAN_{provider.upper()}_KEY) is required")
+    try:
+        client = gc.make_provider(provider, key.strip(), base_url, timeout=(5.0, timeout), min_interval=min_interval)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    from .stations import model
+
+    registry = c.registry
+    waiting = registry.stations(status=model.STATUS_WAITING)
+    (c.home / "cache").mkdir(parents=True, exist_ok=True)
+    batch = uuid.uuid4().hex
+    outcomes: list[Any] = []
+
+    def record(outcome: Any) -> None:       # each station is written as soon as it is decided
+        _write_outcome(registry, outcome, provider=client.name, user=user, batch=batch)
+        outcomes.append(outcome)
+
+    fatal = None
+    with gc.AnswerCache(c.home / "cache" / "geocode.sqlite") as cache:
+        try:
+            gc.geocode_stations(waiting, client, min_precision=min_precision.lower(), limit=limit, cache=cache,
+                                district_tolerance_m=float(c.config["DISTRICT_TOLERANCE_M"]), on_outcome=record)
+        except gc.GeocodeError as exc:
+            fatal = exc
+    if as_json:
+        click.echo(json.dumps([_outcome_json(o) for o in outcomes], ensure_ascii=False, indent=1))
+    located = sum(o.status == "located" for o in outcomes)
+    with_candidate = sum(o.status == "waiting" and o.candidate is not None for o in outcomes)
+    errors = sum(bool(o.error) for o in outcomes)
+    cached = sum(o.from_cache for o in outcomes)
+    left = len(registry.stations(status=model.STATUS_WAITING))
+    click.echo(f"地理编码（{client.label_zh}）：定位 {located}，仍待定位 {left}（本次有候选位置待人工确认 {with_candidate}，"
+               f"出错 {errors}），缓存命中 {cached}，请求 {client.requests_made} / geocoding ({client.name}): {located} "
+               f"located, {left} still waiting ({with_candidate} with a candidate for a person to check, {errors} "
+               f"errors), {cached} from the cache, {client.requests_made} requests (history batch {batch})",
+               err=as_json)
+    if fatal is not None:
+        click.echo(f"已停止 / stopped: {fatal.message}\n已完成的结果已保存，稍后重新运行同一命令即可继续 / the results so "
+                   "far are saved; run the same command again later to go on", err=True)
+        sys.exit(3)
+
+
+def _write_outcome(registry, outcome, *, provider: str, user: str, batch: str):  # noqa: ANN001, ANN202
+    """Write one geocoding outcome to the registry (one history entry in ``batch``): a located
+    station gets its coordinates, precision and status; a waiting one its candidate.  Skipped when
+    the station is no longer waiting (placed by someone meanwhile).  Returns ``outcome``."""
+    from .geodata import boundaries
+    from .geodata.crs import from_wgs84
+    from .stations import model
+
+    current = registry.get(outcome.id)
+    if current is None or current["status"] != model.STATUS_WAITING:
+        return outcome
+    if outcome.status == "located":
+        orig_crs = "gcj02" if provider == "amap" else "wgs84"     # 天地图: CGCS2000, taken as WGS-84
+        olon, olat = (float(v) for v in from_wgs84(outcome.lon, outcome.lat, orig_crs))
+        changes = {"lon": outcome.lon, "lat": outcome.lat, "orig_lon": round(olon, 7), "orig_lat": round(olat, 7),
+                   "orig_crs": orig_crs, "precision": outcome.precision,
+                   "status": current["located_status"] or "在运营", "located_status": "", "candidate": ""}
+        if not current["adcode"]:
+            changes["adcode"] = str(boundaries.district_of([outcome.lon], [outcome.lat])[0] or "")
+        note = f"geocode {provider}: {outcome.label or outcome.query}"[:500]
+    elif outcome.candidate is not None:
+        text = json.dumps(outcome.candidate, ensure_ascii=False)
+        if text == current["candidate"]:
+            return outcome
+        changes = {"candidate": text}
+        note = f"geocode {provider}: candidate ({outcome.precision}) {outcome.reason}"[:500]
+    else:
+        return outcome
+    from .stations import StaleStation
+
+    try:
+        registry.update_station(outcome.id, changes, user=user, note=note, batch=batch,
+                                expected_version=current.version)
+    except StaleStation:          # changed by someone this very moment: theirs wins, ours stays cached
+        pass
+    return outcome
+
+
+def _outcome_json(outcome) -> dict[str, Any]:  # noqa: ANN001
+    """The ``--json`` object of one station."""
+    return {"id": outcome.id, "status": outcome.status, "precision": outcome.precision or None,
+            "lon": outcome.lon, "lat": outcome.lat, "provider": outcome.provider or None,
+            "label": outcome.label or None, "from_cache": outcome.from_cache, "error": outcome.error or None,
+            "reason": outcome.reason or None}
 
 
 @main.command()

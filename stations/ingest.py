@@ -42,6 +42,9 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "lon": ("lon", "lng", "long", "longitude", "经度", "x", "gcj_lng", "gcj_lon", "wgs_lon",
             "bd_lng", "bd_lon"),
     "lat": ("lat", "latitude", "纬度", "y", "gcj_lat", "wgs_lat", "bd_lat"),
+    "crs": ("crs", "坐标系", "坐标系统", "coord_sys", "coordinate_system", "srs"),
+    "precision": ("precision", "定位精度", "精度"),
+    "located_status": ("located_status", "定位后状态"),
     "weight": ("weight", "权重", "数量", "订单数", "count", "orders"),
     "time": ("time", "时间", "timestamp", "datetime", "下单时间", "accept_time"),
     "group": ("group", "worker_group", "劳动者类型", "人群"),
@@ -66,6 +69,7 @@ class RawTable:
     encoding: str = ""
     fmt: str = ""
     row_offset: int = 2                      # add to the 0-based data index to get the row number
+    notes: list[str] = field(default_factory=list)   # how the file was read, for the import's warnings
 
     def row_numbers(self) -> pd.Index:
         """Row numbers as shown to users, aligned with ``frame``."""
@@ -239,6 +243,12 @@ def read_csv_bytes(data: bytes, *, encoding: str = "auto") -> RawTable:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
                             sep=_sniff_delimiter(text), skipinitialspace=True, engine="python")
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+        lenient = None if "field larger than field limit" in str(exc) else _read_csv_leniently(text)
+        if lenient is not None:
+            table = _finish(lenient, encoding=used, fmt="csv", row_offset=2)
+            table.notes.append("部分单元格的引号不规范（如 \"…\" 后还有文字），已按 Excel 的方式读取 / some cells have "
+                               "stray quotes (text after a closing quote); read them as Excel does")
+            return table
         if "field larger than field limit" in str(exc):
             limit = csv.field_size_limit()
             row = next((i for i, line in enumerate(text.split("\n"), start=1) if len(line) > limit), None)
@@ -247,6 +257,20 @@ def read_csv_bytes(data: bytes, *, encoding: str = "auto") -> RawTable:
         raise ImportValidationError([Problem(None, None, "csv", f"CSV 格式错误：{exc}",
                                              f"malformed CSV: {exc}")]) from exc
     return _finish(frame, encoding=used, fmt="csv", row_offset=2)
+
+
+def _read_csv_leniently(text: str) -> pd.DataFrame | None:
+    """Read CSV the way Excel does when a quoted field goes on after its closing quote
+    (``"工会小站" breakfast``): Python's csv module in its default, non-strict mode keeps such text
+    (pandas' python engine refuses the whole file).  None when the rows do not all have the
+    header's number of fields (then the strict error is the better message)."""
+    rows = list(csv.reader(io.StringIO(text), delimiter=_sniff_delimiter(text), skipinitialspace=True))
+    while rows and not any(c.strip() for c in rows[-1]):
+        rows.pop()
+    if len(rows) < 2 or any(len(r) != len(rows[0]) for r in rows[1:] if any(c.strip() for c in r)):
+        return None
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    return pd.DataFrame(body, columns=rows[0], dtype=object)
 
 
 def read_xlsx(path: str | Path) -> RawTable:

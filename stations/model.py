@@ -185,19 +185,40 @@ _SERVICE_ALIASES: dict[str, str] = {
     "打气": "维修工具", "维修": "维修工具", "工具": "维修工具",
 }
 
-STATUSES: tuple[str, ...] = ("在运营", "筹建中", "停用")
+STATUSES: tuple[str, ...] = ("在运营", "筹建中", "停用", "待定位")
+#: A station known by name and address only: listed, exported and shown on the registry page, but
+#: never counted in coverage, siting or nearest answers until it is located (geocoded or placed).
+STATUS_WAITING = "待定位"
+#: The statuses a station can have once it has coordinates.
+LOCATED_STATUSES: tuple[str, ...] = ("在运营", "筹建中", "停用")
 _STATUS_ALIASES: dict[str, str] = {
     "运营": "在运营", "运营中": "在运营", "正常": "在运营", "开放": "在运营", "active": "在运营",
     "open": "在运营", "in service": "在运营", "inservice": "在运营",
     "建设中": "筹建中", "筹建": "筹建中", "planned": "筹建中", "planning": "筹建中",
     "关闭": "停用", "暂停": "停用", "已关闭": "停用", "closed": "停用", "inactive": "停用",
+    "未定位": "待定位", "无坐标": "待定位", "waiting": "待定位", "unlocated": "待定位",
 }
+
+#: How exactly a station's location is known, best first: a geocoder's match at a house number
+#: (``door``), at a named place (``poi``), somewhere on a street (``road``), only the district
+#: (``district``: never enough to count as located), or placed by a person on the map (``manual``).
+#: Empty: given with coordinates in the imported file.
+PRECISIONS: tuple[str, ...] = ("door", "poi", "road", "district", "manual")
+PRECISION_NAMES: dict[str, str] = {"door": "门址", "poi": "兴趣点", "road": "道路", "district": "行政区",
+                                   "manual": "人工标注", "unknown": "未知"}
+#: rank of a geocoder's precision (higher is better); --min-precision compares ranks
+PRECISION_RANK: dict[str, int] = {"door": 4, "poi": 3, "road": 2, "district": 1, "unknown": 0}
 
 #: Canonical columns of a registry frame, in order.
 COLUMNS: tuple[str, ...] = (
     "id", "name", "type", "groups", "address", "adcode", "host", "services", "hours", "capacity",
     "phone", "status", "source", "updated_at", "lon", "lat", "orig_lon", "orig_lat", "orig_crs",
+    "precision", "located_status", "candidate",
 )
+#: ``precision``: see :data:`PRECISIONS`.  ``located_status``: for a 待定位 station, the status it
+#: takes once located (the status the file gave, 在运营 by default).  ``candidate``: for a 待定位
+#: station, a geocoder's answer waiting for a person (JSON: lon, lat (WGS-84), precision, level,
+#: score, label, provider, at), or empty.
 
 _SPLIT_RE = re.compile(r"[、,，;；/|\s]+")
 _KEY_RE = re.compile(r"[\s_\-—()（）\"'“”‘’·.、,，。:：;；!！《》「」『』【】〔〕]+")
@@ -225,7 +246,7 @@ def normalize_type(text: str) -> str | None:
 
 
 def normalize_status(text: str) -> str | None:
-    """Canonical status (在运营/筹建中/停用) for a user spelling; empty -> 在运营; None if unknown."""
+    """Canonical status (在运营/筹建中/停用/待定位) for a user spelling; empty -> 在运营; None if unknown."""
     if not str(text).strip():
         return "在运营"
     return _lookup(text, STATUSES, {_key(k): v for k, v in _STATUS_ALIASES.items()})

@@ -117,13 +117,18 @@ class StationRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="在运营", index=True)
     source: Mapped[str] = mapped_column(String(500), default="")
     updated_at: Mapped[str] = mapped_column(String(32), default="")
-    lon: Mapped[float] = mapped_column(Float)
-    lat: Mapped[float] = mapped_column(Float)
+    #: WGS-84; NULL while the station waits for a location (status 待定位)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
     orig_lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     orig_lat: Mapped[float | None] = mapped_column(Float, nullable=True)
     orig_crs: Mapped[str] = mapped_column(String(8), default="wgs84")
     #: 1 when created, raised by every change (the ETag of GET /api/stations/<id>)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # added in 0003 (after version, in the order the migration adds them)
+    precision: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    located_status: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    candidate: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class HistoryRow(Base):
@@ -224,6 +229,26 @@ def _clean(value: Any) -> Any:
     if isinstance(value, (np.integer,)):
         return int(value)
     return value
+
+
+#: columns added after release 0.2 (text, empty by default)
+_LATER_FIELDS = ("precision", "located_status", "candidate")
+
+
+def _keep_location(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A file row without coordinates for a station already registered: a located station keeps
+    its location (and takes the status the file gives, 在运营 by default); a waiting one keeps
+    the geocoder's candidate waiting for a person."""
+    if old.get("lon") is not None and old.get("lat") is not None:
+        for k in ("lon", "lat", "orig_lon", "orig_lat", "orig_crs", "precision"):
+            new[k] = old[k]
+        new["status"] = new.get("located_status") or old["status"]
+        new["located_status"] = ""
+        new["candidate"] = ""
+        if not new.get("adcode"):
+            new["adcode"] = old.get("adcode") or ""
+    elif not new.get("candidate"):
+        new["candidate"] = old.get("candidate") or ""
 
 
 def _row_dict(obj: StationRow) -> dict[str, Any]:
@@ -436,8 +461,12 @@ class Registry:
         nothing written) when any id exists already — a create racing another create of the same
         id loses instead of silently updating it."""
         batch = uuid.uuid4().hex
+        frame = frame.assign(**{c: "" for c in _LATER_FIELDS if c not in frame})   # frames made before 0.3
         records = [{c: _clean(v) for c, v in zip(_FIELDS, row)}
                    for row in frame[_FIELDS].itertuples(index=False, name=None)]
+        for r in records:
+            for c in _LATER_FIELDS:
+                r[c] = r[c] or ""
         at = _now()
         with self.write() as s:
             ids = sorted({r["id"] for r in records})      # rows are locked in id order: no deadlock
@@ -453,6 +482,9 @@ class Registry:
             for r in records:
                 if not r.get("source"):
                     r["source"] = existing[r["id"]]["source"] if r["id"] in existing else default_source
+                old = existing.get(r["id"])
+                if old is not None and r["status"] == model.STATUS_WAITING:
+                    _keep_location(old, r)
             new = [r for r in records if r["id"] not in existing]
             changed = [r for r in records if r["id"] in existing and _differs(existing[r["id"]], r)]
             if new:
@@ -473,13 +505,15 @@ class Registry:
                 self._changed(s)
         log.info("imported %d new and %d changed stations (batch %s)", len(new), len(changed), batch)
         return {"created": len(new), "updated": len(changed),
-                "unchanged": len(records) - len(new) - len(changed), "batch": batch}
+                "unchanged": len(records) - len(new) - len(changed), "batch": batch,
+                "waiting": sum(r["status"] == model.STATUS_WAITING for r in records)}
 
     def update_station(self, station_id: str, changes: dict[str, Any], *, user: str = "",
-                       note: str = "", expected_version: int | None = None) -> Station:
+                       note: str = "", expected_version: int | None = None, batch: str = "") -> Station:
         """Change fields of one station (already validated values); returns the new row with its
         new version.  With ``expected_version``, refuses (:class:`StaleStation`, nothing written)
-        when the station is no longer at that version."""
+        when the station is no longer at that version.  ``batch`` groups several such changes in
+        the history (one geocoding run), so :meth:`undo_batch` reverts them together."""
         unknown = set(changes) - set(_FIELDS) - {"id"}
         if unknown:
             raise RegistryError(f"未知字段 / unknown fields: {', '.join(sorted(unknown))}")
@@ -496,7 +530,8 @@ class Registry:
             after = _row_dict(obj)
             s.add(HistoryRow(station_id=station_id, action="update",
                              before=json.dumps(before, ensure_ascii=False),
-                             after=json.dumps(after, ensure_ascii=False), user=user, at=_now(), note=note))
+                             after=json.dumps(after, ensure_ascii=False), user=user, at=_now(), note=note,
+                             batch=batch))
             version = obj.version
             s.flush()
             self._changed(s)

@@ -48,6 +48,34 @@ def _station_id(name: str, lon: float, lat: float) -> str:
     return "ST" + digest[:10].upper()
 
 
+def _waiting_id(name: str, address: str, district: str) -> str:
+    """Id of a station given without coordinates: from its name, address and district."""
+    digest = hashlib.sha1(f"{name}|{address}|{district}|waiting".encode()).hexdigest()
+    return "ST" + digest[:10].upper()
+
+
+_CRS_TOKENS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("gcj02", ("gcj", "高德", "腾讯", "amap", "gaode", "tencent", "火星", "qq")),
+    ("bd09", ("bd09", "bd-09", "bd_09", "百度", "baidu")),
+    ("wgs84", ("wgs", "gps", "4326", "cgcs", "4490", "天地图", "tianditu", "2000国家")),
+)
+
+
+def row_crs(text: str) -> str | None:
+    """The coordinate system a per-row ``crs`` cell names (``GCJ-02 (Tencent map SDK; assumed)``,
+    ``百度``, ``CGCS2000`` …): wgs84, gcj02 or bd09; "" for an empty cell; None when it names
+    none or several of them.  CGCS2000 (天地图) is taken as WGS-84: the two differ by centimetres
+    to under a metre."""
+    key = str(text).strip().lower()
+    if not key:
+        return ""
+    found = {name for name, tokens in _CRS_TOKENS if any(t in key for t in tokens)}
+    return found.pop() if len(found) == 1 else None
+
+
+_DISTRICT_NOTE_RE = re.compile(r"[（(][^）)]*[）)]")
+
+
 class _Collector:
     def __init__(self, raw: RawTable) -> None:
         self.raw = raw
@@ -153,8 +181,18 @@ def validate_table(
     out["groups"] = np.where(groups == "", default_groups.fillna(""), groups)
 
     status = _map_unique(texts["status"], model.normalize_status)
-    col.add(status.isna().to_numpy(), "status", "unknown_status", "未知状态，可选：在运营、筹建中、停用",
-            "unknown status; expected 在运营 (in service), 筹建中 (planned) or 停用 (closed)", texts["status"])
+    col.add(status.isna().to_numpy(), "status", "unknown_status", "未知状态，可选：在运营、筹建中、停用、待定位",
+            "unknown status; expected 在运营 (in service), 筹建中 (planned), 停用 (closed) or 待定位 (waiting for "
+            "a location)", texts["status"])
+    later = _text(f, "located_status")
+    located_status = _map_unique(later, model.normalize_status)
+    col.add((located_status.isna() | (located_status == model.STATUS_WAITING)).to_numpy() & (later != "").to_numpy(),
+            "located_status", "unknown_status", "定位后状态应为 在运营、筹建中 或 停用",
+            "the status once located must be 在运营, 筹建中 or 停用", later)
+    precision = _text(f, "precision").str.lower()
+    col.add((~precision.isin(("",) + model.PRECISIONS)).to_numpy(), "precision", "bad_precision",
+            f"定位精度应为 {'、'.join(model.PRECISIONS)} 之一或留空",
+            f"precision must be one of {', '.join(model.PRECISIONS)} or empty", precision)
 
     def _hours(text: str) -> str | HoursError:
         if not text:
@@ -198,9 +236,13 @@ def validate_table(
     lon = pd.to_numeric(lon_txt, errors="coerce").to_numpy(dtype=float)
     lat = pd.to_numeric(lat_txt, errors="coerce").to_numpy(dtype=float)
     missing = ((lon_txt == "") | (lat_txt == "")).to_numpy()
+    # both coordinates empty: a station known by name and address, waiting for a location
+    waiting = ((lon_txt == "") & (lat_txt == "")).to_numpy()
     for name, txt, arr in (("lon", lon_txt, lon), ("lat", lat_txt, lat)):
         empty = (txt == "").to_numpy()
-        col.add(empty, name, "missing_coord", "缺少坐标", "missing coordinate")
+        col.add(empty & ~waiting, name, "missing_coord", "缺少坐标（经度和纬度要么都填，要么都留空表示待定位）",
+                "missing coordinate (give both lon and lat, or leave both empty: the station then waits for a "
+                "location)")
         is_nan_word = txt.str.lower().isin(["nan", "na", "n/a", "null", "none", "-nan"]).to_numpy()
         col.add(~empty & is_nan_word, name, "nan_coord", "坐标为 NaN（空值）", "coordinate is NaN", txt)
         col.add(~empty & ~is_nan_word & np.isnan(arr), name, "not_number", "坐标不是数字",
@@ -215,10 +257,20 @@ def validate_table(
     col.add(out_of_range & ~swapped, "lon", "out_of_range", "坐标超出范围（经度 ±180，纬度 ±90）",
             "coordinate out of range (lon ±180, lat ±90)", pd.Series(lon, index=f.index))
     usable = finite & ~out_of_range & ~swapped & ~missing
+    # a per-row coordinate system (a crs / 坐标系 column) wins over the file's default
+    row_crs_txt = _text(f, "crs")
+    per_row = _map_unique(row_crs_txt, row_crs)
+    col.add((per_row.isna().to_numpy() & ~waiting), "crs", "unknown_crs",
+            "无法识别的坐标系，应为 WGS-84、GCJ-02（高德/腾讯）或 BD-09（百度）",
+            "unrecognised coordinate system; expected WGS-84, GCJ-02 (Amap/Tencent) or BD-09 (Baidu)", row_crs_txt)
+    crs_of_row = per_row.where(per_row.fillna("") != "", crs_name).fillna(crs_name).to_numpy(dtype=object)
+    usable &= per_row.notna().to_numpy()
     wlon = np.full(n, np.nan)
     wlat = np.full(n, np.nan)
+    for system in pd.unique(crs_of_row[usable]):
+        rows = usable & (crs_of_row == system)
+        wlon[rows], wlat[rows] = crs_mod.to_wgs84(lon[rows], lat[rows], str(system))
     if usable.any():
-        wlon[usable], wlat[usable] = crs_mod.to_wgs84(lon[usable], lat[usable], crs_name)
         inside = np.zeros(n, dtype=bool)
         inside[usable] = boundaries.in_mainland_china(wlon[usable], wlat[usable], buffer_m=mainland_buffer_m)
         col.add(usable & ~inside, "lon", "outside_china",
@@ -228,16 +280,24 @@ def validate_table(
         usable &= inside
     out["lon"], out["lat"] = wlon, wlat
     out["orig_lon"], out["orig_lat"] = np.where(finite, lon, np.nan), np.where(finite, lat, np.nan)
-    out["orig_crs"] = crs_name
+    out["orig_crs"] = np.where(waiting, "", crs_of_row)
+    stated_waiting = (status == model.STATUS_WAITING).to_numpy()
+    col.add(stated_waiting & ~waiting, "status", "located_but_waiting",
+            "状态为“待定位”却填了坐标：请留空经纬度，或改为在运营/筹建中/停用",
+            "status 待定位 (waiting for a location) but coordinates are given: leave lon/lat empty or give "
+            "another status", texts["status"])
 
     # -- district ----------------------------------------------------------------------------
     adcode = texts["adcode"].str.replace(r"\.0$", "", regex=True)
     col.add(((adcode != "") & ~adcode.str.fullmatch(r"\d{6}")).to_numpy(), "adcode", "bad_adcode",
             "行政区划代码应为 6 位数字", "adcode must be 6 digits", adcode)
     by_name = pd.Series("", index=f.index, dtype=object)
-    named = (adcode == "") & (texts["district"] != "")
+    # a district cell may name a town after the county (都昌县/中馆镇) or carry a note in brackets
+    district_txt = (texts["district"].str.replace(_DISTRICT_NOTE_RE, "", regex=True)
+                    .str.split(r"[/／]", n=1, regex=True).str[0].str.strip())
+    named = (adcode == "") & (district_txt != "")
     if named.any():
-        key = (texts["district"].where(named, "") + "|" + texts["city"].where(named, "") + "|"
+        key = (district_txt.where(named, "") + "|" + texts["city"].where(named, "") + "|"
                + texts["province"].where(named, ""))
 
         def _lookup(k: str) -> tuple[str, ...]:
@@ -254,6 +314,32 @@ def validate_table(
             codes = candidates.iloc[rows[0]]
             dist = np.stack([boundaries.distance_to_district_m(wlon[rows], wlat[rows], c) for c in codes])
             by_name.iloc[rows] = np.asarray(codes, dtype=object)[np.nanargmin(np.nan_to_num(dist, nan=np.inf), axis=0)]
+    # a waiting station has no location to find its district from: an unknown district name (a
+    # new area such as 松山湖 or 大鹏新区, a town) falls back to the city, with a warning
+    unresolved = waiting & (adcode == "").to_numpy() & (by_name == "").to_numpy()
+    if unresolved.any():
+        city_key = texts["city"].where(unresolved, "") + "|" + texts["province"].where(unresolved, "")
+
+        def _city(k: str) -> str:
+            city, province = k.split("|", 1)
+            codes = boundaries.lookup_adcodes(city, province=province or None) if city else frozenset()
+            return next(iter(codes)) if len(codes) == 1 else ""
+
+        by_city = _map_unique(city_key, _city).fillna("").to_numpy(dtype=object)
+        for i in np.flatnonzero(unresolved):
+            given = texts["district"].iloc[i]
+            if by_city[i] and not given:
+                raw.notes.append(f"第 {col.rows[i]} 行：没有填写区县，暂按所在城市（{boundaries.name_of(by_city[i])}，"
+                                 f"{by_city[i]}）登记 / row {col.rows[i]}: no district given, filed under its city "
+                                 f"{by_city[i]}")
+            elif by_city[i]:
+                raw.notes.append(f"第 {col.rows[i]} 行：未能识别区县“{given}”，暂按所在城市"
+                                 f"（{boundaries.name_of(by_city[i])}，{by_city[i]}）登记 / row {col.rows[i]}: "
+                                 f"district {given!r} not recognised, filed under its city {by_city[i]}")
+            else:
+                raw.notes.append(f"第 {col.rows[i]} 行：未能识别所在行政区，定位前不属于任何区工会 / row "
+                                 f"{col.rows[i]}: no known district; it belongs to no district union until located")
+        by_name = np.where(unresolved, by_city, by_name)
     stated = np.where(adcode != "", adcode, by_name).astype(object)
     check = usable & (stated != "") & (adcode.str.fullmatch(r"\d{6}") | (adcode == "")).to_numpy()
     if check.any():
@@ -275,8 +361,20 @@ def validate_table(
 
     # -- ids and duplicates ---------------------------------------------------------------------
     ids = texts["id"].str.replace(r"\.0$", "", regex=True)
-    gen = [(_station_id(nm, a, b) if (not i and np.isfinite(a) and np.isfinite(b)) else i)
-           for i, nm, a, b in zip(ids, texts["name"], wlon, wlat)] if (ids == "").any() else list(ids)
+    gen = list(ids)
+    if (ids == "").any():
+        # a station registered while waiting keeps its id when a later file gives its coordinates
+        waiting_ids: dict[tuple[str, str], str] = {}
+        if existing is not None and len(existing):
+            ex = existing[existing["status"] == model.STATUS_WAITING]
+            waiting_ids = {(str(a), str(b)): str(i) for i, a, b in zip(ex["id"], ex["name"], ex["address"])}
+        for k, (i, nm, addr, a, b) in enumerate(zip(ids, texts["name"], texts["address"], wlon, wlat)):
+            if i:
+                continue
+            if waiting[k]:
+                gen[k] = _waiting_id(nm, addr, str(stated[k]) or texts["district"].iloc[k])
+            elif np.isfinite(a) and np.isfinite(b):
+                gen[k] = waiting_ids.get((nm, addr)) or _station_id(nm, a, b)
     out["id"] = gen
     dup = pd.Series(gen, index=f.index).duplicated(keep="first").to_numpy() & (pd.Series(gen) != "").to_numpy()
     if dup.any():
@@ -325,7 +423,14 @@ def validate_table(
     out["host"] = _map_unique(texts["host"], model.normalize_host).fillna("")
     out["services"] = _map_unique(texts["services"], model.normalize_services).fillna("")
     out["phone"] = texts["phone"]
-    out["status"] = status.fillna("")
+    stated_status = status.fillna("").to_numpy(dtype=object)
+    later_status = located_status.fillna("").where(later != "", "").to_numpy(dtype=object)
+    out["status"] = np.where(waiting, model.STATUS_WAITING, stated_status)
+    out["located_status"] = np.where(
+        waiting, np.where(later_status != "", later_status,
+                          np.where(stated_status == model.STATUS_WAITING, "在运营", stated_status)), "")
+    out["precision"] = np.where(waiting, "", precision.to_numpy(dtype=object))
+    out["candidate"] = ""
     out["source"] = texts["source"]
     problems = sorted(col.problems, key=lambda p: (p.row or 0))
     return out[list(model.COLUMNS)], problems, col.bad
@@ -358,6 +463,7 @@ def prepare_stations(
     warnings = []
     if raw.unknown_columns:
         warnings.append("忽略未识别的列 / ignored unknown columns: " + "、".join(raw.unknown_columns))
+    warnings += raw.notes
     if len(good) == 0:
         raise ImportValidationError(problems + [Problem(None, None, "no_rows", "没有可导入的有效行",
                                                         "no valid rows to import")], n_rows=len(frame))
