@@ -45,6 +45,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "crs": ("crs", "坐标系", "坐标系统", "coord_sys", "coordinate_system", "srs"),
     "precision": ("precision", "定位精度", "精度"),
     "located_status": ("located_status", "定位后状态"),
+    # written by export; a geocoder's candidate is never imported (the registry keeps its own)
+    "candidate": ("candidate", "候选位置"),
     "weight": ("weight", "权重", "数量", "订单数", "count", "orders"),
     "time": ("time", "时间", "timestamp", "datetime", "下单时间", "accept_time"),
     "group": ("group", "worker_group", "劳动者类型", "人群"),

@@ -324,3 +324,15 @@ def test_export_with_gcj02_and_bd09_columns(home: Path, tmp_path: Path) -> None:
     assert sum(f["geometry"] is None for f in features) == 4
     bad = cli(home, "export-stations", str(out), "--with-crs", "utm")
     assert bad.exit_code == 2 and "--with-crs" in bad.output
+
+
+def test_an_export_with_waiting_stations_imports_back_unchanged(home: Path, tmp_path: Path) -> None:
+    reg = imported(home, tmp_path)
+    out = tmp_path / "export.csv"
+    assert cli(home, "export-stations", str(out), "--with-crs", "gcj02,bd09").exit_code == 0
+    other = tmp_path / "other"
+    result = cli(other, "import-stations", str(out))
+    assert result.exit_code == 0, result.output
+    assert "待定位 4" in result.stdout and "candidate" not in result.stderr
+    cols = ["id", "name", "status", "located_status", "adcode", "lon", "lat", "precision"]
+    pd.testing.assert_frame_equal(registry(other).stations()[cols], reg.stations()[cols])
