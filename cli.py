@@ -65,7 +65,10 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.pass_context
 def main(ctx: click.Context, home: str | None) -> None:
     """驿站通 yizhan — 工会服务站点查找与覆盖分析 / union rest-station locator and coverage analyzer."""
-    ctx.obj = Context(home)
+    try:
+        ctx.obj = Context(home)
+    except ValueError as exc:          # an invalid setting: its bilingual message, no traceback
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("import-stations")
@@ -790,20 +793,29 @@ def corridors(c: Context, osm_file: str, refs: tuple[str, ...], group: str, stat
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="排序结果文件 .csv/.xlsx/.geojson / ranked list file")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON / print JSON")
+@click.option("--years", type=click.IntRange(1, 50), default=None,
+              help="逐年规划的年数（mclp）：每年的新站点加入现有站点后再选下一年 / plan N years, year by year (mclp)")
+@click.option("--per-year", default=None, metavar="K[,K2,...]",
+              help="每年新站点数：一个数（每年相同）或逗号分隔的 N 个数；省略则用 --k / new sites per year: one K "
+                   "for every year or a comma list of N values (default: --k)")
+@click.option("--first-year", type=click.IntRange(1900, 9999), default=None, metavar="YYYY",
+              help="第一年（默认：明年）/ first calendar year of the plan (default: next year)")
 @_scheduler_options
 @pass_ctx
 def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candidates_file: str | None,
          candidate_crs: str, osm_file: str | None, objective: str, target_share: float, solver: str,
          time_limit: float, metric: str, mode: str | None, res: int, group: str | None, threshold_m: float | None,
-         out_file: str | None, as_json: bool, scheduler: str | None, workers: int | None,
-         storage_options: str | None) -> None:
-    """新站点选址（最大覆盖 / 集合覆盖）/ propose new station sites (maximal or set covering)."""
+         out_file: str | None, as_json: bool, years: int | None, per_year: str | None, first_year: int | None,
+         scheduler: str | None, workers: int | None, storage_options: str | None) -> None:
+    """新站点选址（最大覆盖 / 集合覆盖；可逐年规划）/ propose new station sites (maximal or set covering;
+    optionally year by year with --years)."""
     from .coverage import aggregate, read_hotspots
     from .coverage import analyze as run_analysis
-    from .coverage.plan import plan_sites
+    from .coverage.plan import plan_sites, plan_years
     from .stations import ImportValidationError
 
-    if objective == "mclp" and not k:
+    counts = _site_year_counts(years, per_year, first_year, k, objective)
+    if objective == "mclp" and not k and counts is None:
         raise click.UsageError("--objective mclp 需要 --k / mclp needs --k")
     if candidates_file and osm_file and metric != "network":
         raise click.UsageError("--candidates 与 --osm 只能选一个 / give --candidates or --osm, not both")
@@ -843,8 +855,17 @@ def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candid
             demand = aggregate(points, res)
             result = run_analysis(c.registry.stations(), demand, metric=metric, group=group, threshold_m=threshold_m,
                                   thresholds=c.config["THRESHOLDS_M"], network=network)
-        plan = plan_sites(result, candidates, k=k, objective=objective, target_share=target_share, solver=solver,
-                          network=network, time_limit_s=time_limit)
+        if counts is not None:
+            if first_year is None:
+                from datetime import datetime
+                from zoneinfo import ZoneInfo
+
+                first_year = datetime.now(ZoneInfo(c.config["TIMEZONE"])).year + 1
+            plan = plan_years(result, candidates, per_year=counts, first_year=first_year, solver=solver,
+                              network=network, time_limit_s=time_limit)
+        else:
+            plan = plan_sites(result, candidates, k=k, objective=objective, target_share=target_share,
+                              solver=solver, network=network, time_limit_s=time_limit)
     except ImportValidationError as exc:          # hotspots read on Dask
         click.echo(exc.report(), err=True)
         sys.exit(2)
@@ -855,6 +876,9 @@ def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candid
     if as_json:
         click.echo(json.dumps(plan.as_dict(), ensure_ascii=False, indent=1))
         return
+    if counts is not None:
+        _echo_year_plan(plan)
+        return
     r = plan.result
     click.echo(f"选址 / siting: {objective} ({r.solver}, {r.status})，候选点 {len(plan.candidates)}，"
                f"覆盖需求 {r.covered_before:.0f} → {r.covered_after:.0f} / {r.total_demand:.0f}"
@@ -864,6 +888,50 @@ def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candid
     for s in plan.sites.itertuples(index=False):
         label = s.name if isinstance(s.name, str) and s.name else f"{s.lon:.6f}, {s.lat:.6f}"
         click.echo(f"{s.rank:>3}. {label}  新增覆盖 +{s.gain:.0f}  累计 {s.share:.1%}")
+
+
+def _site_year_counts(years: int | None, per_year: str | None, first_year: int | None, k: int | None,
+                      objective: str) -> list[int] | None:
+    """New sites per year for ``site --years`` (None without --years); UsageError on bad options."""
+    if years is None:
+        if per_year is not None or first_year is not None:
+            raise click.UsageError("--per-year 与 --first-year 需要 --years / --per-year and --first-year need --years")
+        return None
+    if objective != "mclp":
+        raise click.UsageError("--years 只适用于 --objective mclp / --years needs the mclp objective")
+    if per_year is not None and k is not None:
+        raise click.UsageError("--k 与 --per-year 只能选一个 / give --k or --per-year, not both")
+    if per_year is None:
+        if not k:
+            raise click.UsageError("--years 需要 --per-year 或 --k / --years needs --per-year or --k")
+        return [int(k)] * years
+    try:
+        counts = [int(part) for part in per_year.split(",")]
+    except ValueError:
+        raise click.UsageError(f"--per-year 应为整数或逗号分隔的整数，得到 {per_year!r} / --per-year must be an "
+                               f"integer or a comma list of integers, got {per_year!r}") from None
+    if len(counts) == 1:
+        counts = counts * years
+    if len(counts) != years:
+        raise click.UsageError(f"--per-year 给出 {len(counts)} 个数，但 --years 为 {years} / --per-year lists "
+                               f"{len(counts)} values for --years {years}")
+    if any(n < 0 for n in counts) or sum(counts) < 1:
+        raise click.UsageError("--per-year 的数应为非负整数且至少一个 ≥ 1 / --per-year values must be >= 0 with at "
+                               "least one >= 1")
+    return counts
+
+
+def _echo_year_plan(plan) -> None:  # noqa: ANN001
+    click.echo(f"逐年选址 / siting year by year: mclp ({plan.solver}, {plan.status})，候选点 {len(plan.candidates)}，"
+               f"覆盖需求 {plan.covered_before:.0f} → {plan.covered_after:.0f} / {plan.total_demand:.0f}"
+               f"（{plan.share_before:.1%} → {plan.share_after:.1%}）")
+    for y in plan.years:
+        click.echo(f"{y.year} 年：新站点 {len(y.sites)}（{y.solver}），新增覆盖 +{y.gain:.0f}，累计 {y.share_after:.1%}")
+        if y.message:
+            click.echo(f"  {y.message}")
+        for s in y.sites.itertuples(index=False):
+            label = s.name if isinstance(s.name, str) and s.name else f"{s.lon:.6f}, {s.lat:.6f}"
+            click.echo(f"  {s.rank:>3}. {label}  新增覆盖 +{s.gain:.0f}  累计 {s.share:.1%}")
 
 
 def _write_sites(sites, path: str) -> None:  # noqa: ANN001
