@@ -425,7 +425,10 @@ HOTSPOTS_HELP = ("热点：文件、文件夹或通配符（CSV/Parquet，支持
 
 
 @main.command()
-@click.option("--hotspots", "hotspots_file", required=True, help=HOTSPOTS_HELP)
+@click.option("--hotspots", "hotspots_file", default=None, help=HOTSPOTS_HELP + " (或 --dataset / or --dataset)")
+@click.option("--dataset", "dataset_id", type=int, default=None, metavar="ID",
+              help="用已添加的热点数据集代替 --hotspots（yizhan datasets list）/ a hotspot dataset instead of "
+                   "--hotspots FILE (see yizhan datasets list)")
 @click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True, help="热点坐标系 / hotspot CRS")
 @click.option("--res", type=click.IntRange(7, 11), default=9, show_default=True, help="H3 分辨率 / H3 resolution")
 @click.option("--metric", type=click.Choice(["great-circle", "grid", "network"]), default="great-circle",
@@ -452,8 +455,8 @@ HOTSPOTS_HELP = ("热点：文件、文件夹或通配符（CSV/Parquet，支持
 @click.option("--quiet", is_flag=True, help="不显示进度 / no progress bar")
 @_scheduler_options
 @pass_ctx
-def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: str, osm_file: str | None,
-            mode: str | None, group: str | None, threshold_m: float | None, hour: int | None, weekday: int,
+def analyze(c: Context, hotspots_file: str | None, dataset_id: int | None, hotspot_crs: str, res: int, metric: str,
+            osm_file: str | None, mode: str | None, group: str | None, threshold_m: float | None, hour: int | None, weekday: int,
             floor: float, hourly: bool, skip_bad_rows: bool, highways_file: str | None, out_dir: str,
             quiet: bool, scheduler: str | None, workers: int | None, storage_options: str | None) -> None:
     """覆盖分析：距最近站点的距离、空白点、盲区、分区汇总 / coverage analysis of hotspots by the registry's stations.
@@ -469,6 +472,7 @@ def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: 
     from .coverage.outputs import write_outputs
     from .stations import ImportValidationError
 
+    source = _hotspot_source(c, hotspots_file, dataset_id, hotspot_crs, scheduler)
     group = _check_metric_and_group(metric, osm_file, group)
     storage = _parse_storage_options(storage_options, scheduler, workers)
     highway_ways = _corridor_ways(highways_file, None, "--highways") if highways_file else None
@@ -535,8 +539,9 @@ def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: 
     else:
         step("读取热点 / reading hotspots")
         try:
-            points = read_hotspots(hotspots_file, crs=hotspot_crs, skip_bad_rows=skip_bad_rows,
-                                   tz=c.config["TIMEZONE"], storage_options=storage)
+            points = _dataset_points(c, dataset_id) if dataset_id is not None else \
+                read_hotspots(hotspots_file, crs=hotspot_crs, skip_bad_rows=skip_bad_rows, tz=c.config["TIMEZONE"],
+                              storage_options=storage)
         except ImportValidationError as exc:
             rejected(exc)
         except OSError as exc:
@@ -584,7 +589,7 @@ def analyze(c: Context, hotspots_file: str, hotspot_crs: str, res: int, metric: 
     bar.update()
     bar.close()
     lap("outputs")
-    _write_run_json(out_dir, run_info, source=hotspots_file, started=started, timings=timings)
+    _write_run_json(out_dir, run_info, source=source, started=started, timings=timings)
     click.echo(_format_summary(result, out_dir, table))
     if corridor_result is not None:
         click.echo("\n" + _format_corridors(corridor_result))
@@ -770,7 +775,10 @@ def corridors(c: Context, osm_file: str, refs: tuple[str, ...], group: str, stat
 
 
 @main.command()
-@click.option("--hotspots", "hotspots_file", required=True, help=HOTSPOTS_HELP)
+@click.option("--hotspots", "hotspots_file", default=None, help=HOTSPOTS_HELP + " (或 --dataset / or --dataset)")
+@click.option("--dataset", "dataset_id", type=int, default=None, metavar="ID",
+              help="用已添加的热点数据集代替 --hotspots（yizhan datasets list）/ a hotspot dataset instead of "
+                   "--hotspots FILE (see yizhan datasets list)")
 @click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True)
 @click.option("--k", type=click.IntRange(1, 10000), default=None, help="新站点个数（mclp）/ number of new sites (mclp)")
 @click.option("--candidates", "candidates_file", type=click.Path(dir_okay=False), default=None,
@@ -802,7 +810,7 @@ def corridors(c: Context, osm_file: str, refs: tuple[str, ...], group: str, stat
               help="第一年（默认：明年）/ first calendar year of the plan (default: next year)")
 @_scheduler_options
 @pass_ctx
-def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candidates_file: str | None,
+def site(c: Context, hotspots_file: str | None, dataset_id: int | None, hotspot_crs: str, k: int | None, candidates_file: str | None,
          candidate_crs: str, osm_file: str | None, objective: str, target_share: float, solver: str,
          time_limit: float, metric: str, mode: str | None, res: int, group: str | None, threshold_m: float | None,
          out_file: str | None, as_json: bool, years: int | None, per_year: str | None, first_year: int | None,
@@ -814,6 +822,7 @@ def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candid
     from .coverage.plan import plan_sites, plan_years
     from .stations import ImportValidationError
 
+    _hotspot_source(c, hotspots_file, dataset_id, hotspot_crs, scheduler)
     counts = _site_year_counts(years, per_year, first_year, k, objective)
     if objective == "mclp" and not k and counts is None:
         raise click.UsageError("--objective mclp 需要 --k / mclp needs --k")
@@ -822,8 +831,12 @@ def site(c: Context, hotspots_file: str, hotspot_crs: str, k: int | None, candid
     group = _check_metric_and_group(metric, osm_file, group)
     storage = _parse_storage_options(storage_options, scheduler, workers)
     try:
-        points = None if scheduler else read_hotspots(hotspots_file, crs=hotspot_crs, tz=c.config["TIMEZONE"],
-                                                      storage_options=storage)
+        if scheduler:
+            points = None
+        elif dataset_id is not None:
+            points = _dataset_points(c, dataset_id)
+        else:
+            points = read_hotspots(hotspots_file, crs=hotspot_crs, tz=c.config["TIMEZONE"], storage_options=storage)
         candidates = None
         if candidates_file:
             from .coverage.candidates import read_candidates
@@ -950,6 +963,230 @@ def _write_sites(sites, path: str) -> None:  # noqa: ANN001
         write_points_geojson(sites, p, columns=[c for c in sites.columns if c not in ("lon", "lat")])
     else:
         raise click.UsageError("--out 应为 .csv、.xlsx 或 .geojson / --out must end in .csv, .xlsx or .geojson")
+
+
+# -- reports --------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--area", required=True, metavar="ADCODE",
+              help="省、市或区县的 6 位行政区划代码（或无歧义的名称，如 广州市）/ adcode of a province, city or "
+                   "district (or an unambiguous Chinese name)")
+@click.option("--hotspots", "hotspots_file", default=None,
+              help=HOTSPOTS_HELP + "；默认为设置 HOTSPOTS_FILE 或 <home>/sample/hotspots.csv / default: the "
+                   "HOTSPOTS_FILE setting or <home>/sample/hotspots.csv")
+@click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True, help="热点坐标系 / hotspot CRS")
+@click.option("--group", default=None, help="劳动者群体 / worker group (外卖配送员, 快递员, 网约车司机, 货车司机, 其他户外劳动者)")
+@click.option("--metric", type=click.Choice(["great-circle", "grid"]), default="great-circle", show_default=True,
+              help="距离度量 / distance metric")
+@click.option("--res", type=click.IntRange(7, 11), default=9, show_default=True, help="H3 分辨率 / H3 resolution")
+@click.option("--threshold-m", type=float, default=None,
+              help="覆盖距离阈值（米），默认按群体 / coverage threshold in metres (default per group)")
+@click.option("--years", type=click.IntRange(1, 50), default=None,
+              help="另做逐年规划（年数）并在报告中画出 / add a plan year by year (N years) to the report")
+@click.option("--per-year", default=None, metavar="K[,K2,...]",
+              help="逐年规划每年新站点数 / new sites per year of the plan (one K or a comma list of N values)")
+@click.option("--first-year", type=click.IntRange(1900, 9999), default=None, metavar="YYYY",
+              help="逐年规划的第一年（默认：明年）/ first year of the plan (default: next year)")
+@click.option("--skip-bad-rows", is_flag=True, help="跳过有问题的热点行 / skip bad hotspot rows (listed)")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False),
+              help="报告文件 .pdf 或 .html / the report file, .pdf or .html")
+@pass_ctx
+def report(c: Context, area: str, hotspots_file: str | None, hotspot_crs: str, group: str | None, metric: str,
+           res: int, threshold_m: float | None, years: int | None, per_year: str | None, first_year: int | None,
+           skip_bad_rows: bool, out_file: str) -> None:
+    """覆盖分析报告（中文，含地图与图表）/ a coverage report of a province, city or district (Chinese; map,
+    charts, tables), as PDF (headless Chromium) or one self-contained HTML file."""
+    from .coverage.report import ReportError, report_from_registry, resolve_area
+
+    if Path(out_file).suffix.lower() not in (".pdf", ".html", ".htm"):
+        raise click.UsageError("--out 应以 .pdf 或 .html 结尾 / --out must end in .pdf or .html")
+    try:
+        code = resolve_area(area)
+    except ReportError as exc:
+        raise click.BadParameter(str(exc), param_hint="--area") from None
+    group = _check_metric_and_group(metric, None, group)
+    counts = _site_year_counts(years, per_year, first_year, None, "mclp")
+    points, source = _report_hotspots(c, hotspots_file, hotspot_crs, skip_bad_rows)
+    try:
+        made = report_from_registry(c.registry, points, area=code, config=c.config, group=group, metric=metric,
+                                    res=res, threshold_m=threshold_m, years=years, per_year=counts,
+                                    first_year=first_year, source=source)
+        path = made.write(out_file)
+    except ReportError as exc:
+        raise click.ClickException(str(exc)) from None
+    f = made.figures
+    share = "—" if f["covered_share"] != f["covered_share"] else f"{f['covered_share']:.1%}"
+    click.echo(f"{f['title']}：站点 {f['n_stations']}，需求覆盖率 {share}，空白点 {f['n_blank_spots']}，"
+               f"盲区 {f['n_blind_zones']}，无站点区县 {f['n_admin']}")
+    click.echo(f"报告已写入 / report written: {path}")
+
+
+def _report_hotspots(c: Context, hotspots_file: str | None, crs: str, skip_bad_rows: bool):  # noqa: ANN202
+    """The hotspot points of ``yizhan report`` and how to name them: --hotspots, else the
+    HOTSPOTS_FILE setting, else the sample's; exit 2 with the report when rows are rejected."""
+    from .coverage import read_hotspots
+    from .stations import ImportValidationError
+
+    source = hotspots_file
+    if source is None:
+        configured = c.config.get("HOTSPOTS_FILE")
+        path = Path(configured) if configured else c.home / "sample" / "hotspots.csv"
+        path = path if path.is_absolute() else c.home / path
+        if not path.is_file():
+            raise click.UsageError("没有热点数据：请用 --hotspots 指定，或设置 HOTSPOTS_FILE，或运行 yizhan demo 载入样例 / "
+                                   "no hotspots: give --hotspots FILE, set HOTSPOTS_FILE or run `yizhan demo`")
+        source = str(path)
+    try:
+        points = read_hotspots(source, crs=crs, skip_bad_rows=skip_bad_rows, tz=c.config["TIMEZONE"])
+    except ImportValidationError as exc:
+        click.echo(exc.report(), err=True)
+        sys.exit(2)
+    except OSError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if points.attrs.get("n_skipped"):
+        click.echo(f"跳过 {points.attrs['n_skipped']} 行 / skipped {points.attrs['n_skipped']} row(s)", err=True)
+    return points, source
+
+
+# -- hotspot datasets ----------------------------------------------------------------------------------
+def _dataset_store(c: Context):  # noqa: ANN202
+    from .coverage.datasets import DatasetStore
+
+    return DatasetStore(c.registry, c.home, max_bytes=c.config["DATASET_MAX_BYTES"], tz=c.config["TIMEZONE"])
+
+
+def _hotspot_source(c: Context, hotspots_file: str | None, dataset_id: int | None, hotspot_crs: str,
+                    scheduler: str | None) -> str:
+    """Usage checks of --hotspots FILE / --dataset ID (exactly one; an unknown dataset is a usage
+    error); returns the source as run.json names it."""
+    if (hotspots_file is None) == (dataset_id is None):
+        raise click.UsageError("请给出 --hotspots 文件或 --dataset 数据集编号，二者只选一个 / give either --hotspots FILE "
+                               "or --dataset ID (exactly one of the two)")
+    if dataset_id is None:
+        return hotspots_file
+    if hotspot_crs.lower() != "wgs84":
+        raise click.UsageError("--hotspot-crs 只适用于 --hotspots：数据集添加时已转换为 WGS-84 / --hotspot-crs applies to "
+                               "--hotspots only: a dataset was converted to WGS-84 when it was added")
+    if scheduler:
+        raise click.UsageError("--dataset 在本机计算，不能与 --scheduler 同用 / --dataset is analysed on this machine and "
+                               "cannot be combined with --scheduler")
+    from .coverage.datasets import DatasetNotFound
+
+    try:
+        record = _dataset_store(c).require(dataset_id)
+    except DatasetNotFound as exc:
+        raise click.UsageError(str(exc)) from None
+    return f"dataset:{record['id']} {record['name']}"
+
+
+def _dataset_points(c: Context, dataset_id: int):  # noqa: ANN202
+    from .coverage.datasets import DatasetNotFound
+
+    try:
+        return _dataset_store(c).hotspots(dataset_id)
+    except DatasetNotFound as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.group("datasets")
+def datasets() -> None:
+    """热点数据集：添加、列出、改名、删除 / hotspot datasets: add, list, rename, remove.
+
+    数据集是检查过的热点文件（转换为 WGS-84，存于 <home>/datasets），有名称和编号；analyze 与 site 可用
+    --dataset 编号代替 --hotspots 文件 / a dataset is a checked hotspot file (converted to WGS-84, kept in
+    <home>/datasets) with a name and an id; analyze and site take --dataset ID instead of --hotspots FILE."""
+
+
+@datasets.command("add")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--name", required=True, help="数据集名称，如“2026年10月 平台订单”（不可重名）/ the dataset's name (unique)")
+@click.option("--crs", type=CRS_CHOICE, default="wgs84", show_default=True,
+              help="文件的坐标系 / coordinate system of the file (gcj02 = 高德/腾讯, bd09 = 百度)")
+@click.option("--encoding", type=click.Choice(["auto", "utf-8", "gbk"], case_sensitive=False),
+              default="auto", show_default=True, help="CSV 文件编码 / CSV text encoding")
+@click.option("--skip-bad-rows", is_flag=True,
+              help="跳过有问题的行并列出（否则整个文件不添加）/ keep the good rows and list the skipped ones "
+                   "(otherwise a bad row refuses the whole file)")
+@click.option("--user", default="cli", show_default=True, help="记入历史的操作人 / who, for the history")
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON / print the dataset as JSON")
+@pass_ctx
+def datasets_add(c: Context, file: str, name: str, crs: str, encoding: str, skip_bad_rows: bool, user: str,
+                 as_json: bool) -> None:
+    """添加热点数据集（CSV/Parquet/XLSX/GeoJSON；全部成功或全部不写入）/ add a hotspot dataset, all or nothing.
+
+    CSV 与 Parquet 分块读取（不整个读入内存），XLSX/GeoJSON 最大 50 MB；文件上限为设置 DATASET_MAX_BYTES
+    （默认 500 MB）/ CSV and Parquet are read in blocks (never whole); XLSX/GeoJSON at most 50 MB; any file at
+    most DATASET_MAX_BYTES (default 500 MB)."""
+    from .stations import ImportValidationError, RegistryError
+
+    try:
+        record = _dataset_store(c).add(file, name=name, crs=crs, skip_bad_rows=skip_bad_rows, user=user,
+                                       encoding=encoding)
+    except ImportValidationError as exc:
+        click.echo(exc.report(), err=True)
+        sys.exit(2)
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from None
+    problems = record.pop("problems")
+    if record["skipped"]:
+        click.echo(f"跳过 {record['skipped']} 行 / skipped {record['skipped']} row(s):", err=True)
+        for p in problems[:50]:
+            click.echo("  " + p.format(), err=True)
+    if as_json:
+        click.echo(json.dumps(record, ensure_ascii=False, indent=1))
+        return
+    click.echo(f"已添加热点数据集 #{record['id']}“{record['name']}”：{record['rows']} 行 / added hotspot dataset "
+               f"#{record['id']} ({record['name']}): {record['rows']} rows")
+
+
+@datasets.command("list")
+@click.option("--json", "as_json", is_flag=True,
+              help="输出 JSON 列表（最新在前；id、name、rows、created_at …）/ print a JSON list, newest first")
+@pass_ctx
+def datasets_list(c: Context, as_json: bool) -> None:
+    """列出热点数据集（最新在前）/ list the hotspot datasets, newest first."""
+    records = _dataset_store(c).list()
+    if as_json:
+        click.echo(json.dumps(records, ensure_ascii=False, indent=1))
+        return
+    if not records:
+        click.echo("没有热点数据集 / no hotspot datasets")
+        return
+    for r in records:
+        skipped = f"（跳过 {r['skipped']} 行 / {r['skipped']} skipped）" if r["skipped"] else ""
+        click.echo(f"#{r['id']:<4} {r['name']}  {r['rows']} 行 rows{skipped}  {r['kind']}  {r['created_at']}  "
+                   f"{r['created_by'] or '-'}  {r['source_name']}")
+
+
+@datasets.command("rename")
+@click.argument("dataset_id", metavar="ID", type=int)
+@click.argument("name")
+@click.option("--user", default="cli", show_default=True, help="记入历史的操作人 / who, for the history")
+@pass_ctx
+def datasets_rename(c: Context, dataset_id: int, name: str, user: str) -> None:
+    """给热点数据集改名 / rename a hotspot dataset."""
+    from .stations import RegistryError
+
+    try:
+        record = _dataset_store(c).rename(dataset_id, name, user=user)
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"已改名：#{record['id']}“{record['name']}” / renamed #{record['id']} to {record['name']}")
+
+
+@datasets.command("remove")
+@click.argument("dataset_id", metavar="ID", type=int)
+@click.option("--user", default="cli", show_default=True, help="记入历史的操作人 / who, for the history")
+@pass_ctx
+def datasets_remove(c: Context, dataset_id: int, user: str) -> None:
+    """删除热点数据集及其文件（记入历史）/ delete a hotspot dataset and its file (recorded in the history)."""
+    from .stations import RegistryError
+
+    try:
+        record = _dataset_store(c).remove(dataset_id, user=user)
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"已删除热点数据集 #{record['id']}“{record['name']}” / removed hotspot dataset #{record['id']} "
+               f"({record['name']})")
 
 
 @main.command("create-user")

@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "DISTRICT_TOLERANCE_M": 2000.0,  # a station may lie this far outside its stated district
     "MAINLAND_BUFFER_M": 3000.0,     # coastal tolerance of the mainland-China outline
     "MAX_UPLOAD_BYTES": 20 * 1024 * 1024,
+    # hotspot datasets (yizhan datasets add, the planner upload): the largest file accepted; CSV and
+    # Parquet are streamed (never read whole), XLSX/GeoJSON are read whole and refused above 50 MB
+    "DATASET_MAX_BYTES": 500 * 1024 * 1024,
     # nearest lookup
     "NEAREST_K": 5,
     "TIMEZONE": "Asia/Shanghai",

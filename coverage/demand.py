@@ -84,7 +84,10 @@ def _read_csv_bytes(data: bytes, encoding: str) -> pd.DataFrame:
     if encoding in ("auto", "utf-8", "utf8"):
         try:  # fast path: multi-threaded Arrow reader for UTF-8 files
             start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-            return pacsv.read_csv(io.BytesIO(data[start:])).to_pandas()
+            table = pacsv.read_csv(io.BytesIO(data[start:]))
+            # Arrow reads text that is not UTF-8 (GBK) as a binary column instead of failing
+            if not any(pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in table.schema.types):
+                return table.to_pandas()
         except (pa.ArrowInvalid, UnicodeDecodeError):
             pass  # GBK text, ragged rows …: the checked path below names the problem
     text, _ = decode_bytes(data, encoding)

@@ -35,7 +35,8 @@ from ._errors import RegistryError
 
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 #: The registry's own tables (alembic_version aside).
-TABLES: tuple[str, ...] = ("stations", "station_history", "users", "proposals", "proposal_history")
+TABLES: tuple[str, ...] = ("stations", "station_history", "users", "proposals", "proposal_history", "datasets",
+                           "dataset_history")
 #: The PostgreSQL advisory lock key that serialises schema creation and upgrades ("yizhan" in ASCII).
 LOCK_KEY = 0x79697A68616E
 

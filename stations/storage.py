@@ -203,6 +203,42 @@ class ProposalHistoryRow(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
 
+class DatasetRow(Base):
+    """A named hotspot dataset (added in 0004); its rows are the normalised Parquet file
+    ``<home>/datasets/<id>.parquet`` (see :mod:`yizhan.coverage.datasets`).  Ids are never reused
+    (SQLite ``AUTOINCREMENT``, a PostgreSQL sequence), so a cache keyed by id cannot outlive it."""
+
+    __tablename__ = "datasets"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    rows: Mapped[int] = mapped_column(BigInteger)                  # rows stored
+    skipped: Mapped[int] = mapped_column(BigInteger, default=0)    # bad rows skipped when added
+    kind: Mapped[str] = mapped_column(String(8))                   # points | cells
+    crs: Mapped[str] = mapped_column(String(8))                    # coordinate system of the file
+    source_name: Mapped[str] = mapped_column(String(500), default="")
+    bytes: Mapped[int] = mapped_column(BigInteger)                 # size of the file as uploaded
+    sha256: Mapped[str] = mapped_column(String(64))                # of the stored Parquet file
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class DatasetHistoryRow(Base):
+    """Every change of the hotspot datasets (add | rename | remove) with who and when."""
+
+    __tablename__ = "dataset_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(Integer, index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    before: Mapped[str | None] = mapped_column(Text, nullable=True)   # JSON of the dataset, or None
+    after: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(DateTime)
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
 _FIELDS = [c for c in model.COLUMNS]
 #: metres per degree of latitude (the sphere of geodata.sphere)
 _M_PER_DEG = 6_371_008.8 * math.pi / 180

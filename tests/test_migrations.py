@@ -81,15 +81,15 @@ def test_a_new_database_is_created_at_head_and_equals_the_migrated_schema(home, 
     url = url_for(database_url, home)
     reg = Registry(url)
     with reg.engine.connect() as conn:
-        assert migrate.current(conn) == migrate.head() == "0003"
+        assert migrate.current(conn) == migrate.head() == "0004"
     reg.engine.dispose()
     # the revision scripts from an empty database: the same schema
     result = run(home, second_url, "db", "upgrade")
     assert result.exit_code == 0, result.output
-    assert "empty -> 0003" in result.output
+    assert "empty -> 0004" in result.output
     assert schema(second_url) == schema(url)
-    assert run(home, second_url, "db", "upgrade").output.strip().endswith("(0003)")       # nothing left to do
-    assert "0003" in run(home, second_url, "db", "current").output
+    assert run(home, second_url, "db", "upgrade").output.strip().endswith("(0004)")       # nothing left to do
+    assert "0004" in run(home, second_url, "db", "current").output
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
@@ -150,10 +150,12 @@ def test_a_release_0_1_0_registry_upgrades_in_place_and_keeps_every_row(home, da
     assert run(home, database_url, "backup", str(backup)).exit_code == 0
     upgraded = run(home, database_url, "db", "upgrade")
     assert upgraded.exit_code == 0, upgraded.output
-    assert "0.1.0 -> 0003" in upgraded.output
+    assert "0.1.0 -> 0004" in upgraded.output
     after = rows(url)
     # every row kept: the stations gained a version (1) and, in 0003, precision, located_status and candidate
-    assert {t: r for t, r in after.items() if t != "stations"} == {t: r for t, r in before.items() if t != "stations"}
+    assert {t: r for t, r in after.items() if t != "stations" and t in before} == \
+        {t: r for t, r in before.items() if t != "stations"}
+    assert after["datasets"] == after["dataset_history"] == []           # 0004: new, empty tables
     assert [r[:-4] for r in after["stations"]] == before["stations"]
     assert [r[-4:] for r in after["stations"]] == [(1, "", "", "")] * 2
     assert schema(url) == schema(_fresh(home, database_url))           # the schema a new database gets

@@ -133,7 +133,7 @@ def test_backup_and_restore(tmp_path: Path, registry) -> None:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         from yizhan.stations import migrate
 
-        assert con.execute("select version_num from alembic_version").fetchone()[0] == migrate.head() == "0003"
+        assert con.execute("select version_num from alembic_version").fetchone()[0] == migrate.head() == "0004"
         assert con.execute("select count(*) from station_history").fetchone()[0] == 3
     finally:
         con.close()
