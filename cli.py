@@ -973,6 +973,9 @@ def _write_sites(sites, path: str) -> None:  # noqa: ANN001
 @click.option("--hotspots", "hotspots_file", default=None,
               help=HOTSPOTS_HELP + "；默认为设置 HOTSPOTS_FILE 或 <home>/sample/hotspots.csv / default: the "
                    "HOTSPOTS_FILE setting or <home>/sample/hotspots.csv")
+@click.option("--dataset", "dataset_id", type=int, default=None, metavar="ID",
+              help="用已添加的热点数据集代替 --hotspots（yizhan datasets list）/ a hotspot dataset instead of "
+                   "--hotspots FILE (see yizhan datasets list)")
 @click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True, help="热点坐标系 / hotspot CRS")
 @click.option("--group", default=None, help="劳动者群体 / worker group (外卖配送员, 快递员, 网约车司机, 货车司机, 其他户外劳动者)")
 @click.option("--metric", type=click.Choice(["great-circle", "grid"]), default="great-circle", show_default=True,
@@ -990,9 +993,9 @@ def _write_sites(sites, path: str) -> None:  # noqa: ANN001
 @click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False),
               help="报告文件 .pdf 或 .html / the report file, .pdf or .html")
 @pass_ctx
-def report(c: Context, area: str, hotspots_file: str | None, hotspot_crs: str, group: str | None, metric: str,
-           res: int, threshold_m: float | None, years: int | None, per_year: str | None, first_year: int | None,
-           skip_bad_rows: bool, out_file: str) -> None:
+def report(c: Context, area: str, hotspots_file: str | None, dataset_id: int | None, hotspot_crs: str,
+           group: str | None, metric: str, res: int, threshold_m: float | None, years: int | None,
+           per_year: str | None, first_year: int | None, skip_bad_rows: bool, out_file: str) -> None:
     """覆盖分析报告（中文，含地图与图表）/ a coverage report of a province, city or district (Chinese; map,
     charts, tables), as PDF (headless Chromium) or one self-contained HTML file."""
     from .coverage.report import ReportError, report_from_registry, resolve_area
@@ -1005,7 +1008,11 @@ def report(c: Context, area: str, hotspots_file: str | None, hotspot_crs: str, g
         raise click.BadParameter(str(exc), param_hint="--area") from None
     group = _check_metric_and_group(metric, None, group)
     counts = _site_year_counts(years, per_year, first_year, None, "mclp")
-    points, source = _report_hotspots(c, hotspots_file, hotspot_crs, skip_bad_rows)
+    if dataset_id is not None:
+        source = _hotspot_source(c, hotspots_file, dataset_id, hotspot_crs, None)
+        points = _dataset_points(c, dataset_id)
+    else:
+        points, source = _report_hotspots(c, hotspots_file, hotspot_crs, skip_bad_rows)
     try:
         made = report_from_registry(c.registry, points, area=code, config=c.config, group=group, metric=metric,
                                     res=res, threshold_m=threshold_m, years=years, per_year=counts,

@@ -319,6 +319,12 @@ def test_analyze_and_site_with_a_dataset_equal_the_file(run, home: Path, tmp_pat
     a = run("site", "--dataset", str(record["id"]), "--k", "3", "--group", "外卖配送员", "--json")
     b = run("site", "--hotspots", hot, "--k", "3", "--group", "外卖配送员", "--json")
     assert a.exit_code == 0 and json.loads(a.stdout) == json.loads(b.stdout)
+    # report: the same figures
+    r1 = run("report", "--area", "440106", "--dataset", str(record["id"]), "--out", str(tmp_path / "a.html"))
+    r2 = run("report", "--area", "440106", "--hotspots", hot, "--out", str(tmp_path / "b.html"))
+    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
+    assert r1.stdout.splitlines()[0] == r2.stdout.splitlines()[0] and "天河区" in r1.stdout
+    assert run("report", "--area", "440106", "--dataset", "999", "--out", str(tmp_path / "c.html")).exit_code == 2
     # exactly one of --hotspots / --dataset; unknown ids; options that do not apply
     for args in (["--out", str(tmp_path / "x")], ["--hotspots", hot, "--dataset", str(record["id"]), "--out",
                                                   str(tmp_path / "x")]):
