@@ -3,6 +3,10 @@
 // /api/stations/import, "check only" = dry run) and the change history with undo (GET /api/history,
 // POST /api/history/<id>/undo, POST /api/history/batches/<batch>/undo).  Everything from the server
 // goes into the page as text (YZ.el), never as HTML.
+// Stations waiting for a location (status 待定位, no coordinates): their own panel lists them with a
+// count per district and a small map; picking one shows the geocoder's candidate (dashed marker) to
+// accept or reject, or a click on the map sets a draggable marker (or coordinates are typed in a chosen
+// datum) and "save location" places it (PATCH with If-Match; map clicks are sent in the tiles' datum).
 // Concurrent edits: the form keeps the ETag (version) of the station it loaded and sends it as
 // If-Match when saving or deleting; when someone else changed the station meanwhile the server
 // answers 412 with the station as it is now: the form shows those values, names the fields that
@@ -15,7 +19,11 @@
   var FIELD_NAMES = {name: '名称', type: '类型', groups: '服务对象', address: '地址', adcode: '区县', host: '依托单位',
                      services: '服务内容', hours: '开放时间', capacity: '座位数', phone: '电话', status: '状态',
                      source: '来源', updated_at: '更新时间', lon: '经度', lat: '纬度', orig_lon: '原始经度',
-                     orig_lat: '原始纬度', orig_crs: '原始坐标系', id: '编号'};
+                     orig_lat: '原始纬度', orig_crs: '原始坐标系', id: '编号', precision: '定位精度',
+                     located_status: '定位后状态', candidate: '候选位置'};
+  // the fields a change list shows first (a placement: status and location before the rest)
+  var FIRST = ['status', 'name', 'lon', 'lat', 'precision', 'candidate', 'located_status', 'adcode'];
+  var WAITING = '待定位', PRECISION = cfg.precision_names || {};
   var stations = [], editing = null, editingEtag = null, nextBefore = null;
   var $ = function (id) { return document.getElementById(id); };
   var form = $('station-form'), importForm = $('import-form');
@@ -43,7 +51,10 @@
     return YZ.getJSON('/api/stations?' + YZ.query({adcode: cfg.user_adcode || ''})).then(function (fc) {
       stations = (fc.features || []).map(function (f) { return f.properties || {}; });
       renderStations();
-    }).catch(function (e) { msg($('st-msg'), YZ.errorText(e), 'error'); });
+      drawLocated(fc);
+    }).catch(function (e) { msg($('st-msg'), YZ.errorText(e), 'error'); }).then(function () {
+      return loadWaiting();                     // every change that reloads the list may place one, or add one
+    });
   }
   function renderStations() {
     var q = $('st-search').value.trim().toLowerCase();
@@ -69,8 +80,11 @@
       form.elements[k].value = Array.isArray(rec[k]) ? rec[k].join('、') : (rec[k] === null || rec[k] === undefined ? '' : rec[k]);
     });
     form.elements.capacity.value = rec.capacity === null || rec.capacity === undefined ? '' : rec.capacity;
-    form.elements.lon.value = rec.lon === undefined ? '' : rec.lon;
-    form.elements.lat.value = rec.lat === undefined ? '' : rec.lat;
+    form.elements.lon.value = rec.lon === undefined || rec.lon === null ? '' : rec.lon;
+    form.elements.lat.value = rec.lat === undefined || rec.lat === null ? '' : rec.lat;
+    // a station waiting for a location may be edited without coordinates (placing it: its own panel)
+    var unlocated = !!(rec.id && rec.status === WAITING && (rec.lon === null || rec.lon === undefined));
+    form.elements.lon.required = form.elements.lat.required = !unlocated;
     form.elements.crs.value = 'wgs84';
     form.elements.note.value = '';
   }
@@ -119,6 +133,9 @@
     body.capacity = cap === '' ? null : (/^\d+$/.test(cap) ? parseInt(cap, 10) : NaN);
     body.lon = parseFloat(f.lon.value); body.lat = parseFloat(f.lat.value);
     if (editing && body.crs === 'wgs84' && body.lon === editing.lon && body.lat === editing.lat) { delete body.lon; delete body.lat; }
+    if (editing && (editing.lon === null || editing.lon === undefined) && !f.lon.value.trim() && !f.lat.value.trim()) {
+      delete body.lon; delete body.lat;          // still waiting for a location
+    }
     return body;
   }
   form.addEventListener('submit', function (ev) {
@@ -183,10 +200,16 @@
   importForm.addEventListener('submit', function (ev) { ev.preventDefault(); runImport(false); });
 
   // -- history ----------------------------------------------------------------------------------------
-  function fmtValue(v) {
+  function fmtValue(v, field) {
     if (v === null || v === undefined || v === '') return '（空）';
+    if (field === 'candidate') {
+      var c = parseCandidate(v);
+      if (c) return (PRECISION[c.precision] || c.precision || '') + ' ' + (c.label || '');
+    }
+    if (field === 'precision') return (PRECISION[v] || v) + ' (' + v + ')';
     return typeof v === 'number' ? String(Math.round(v * 1e6) / 1e6) : String(v);
   }
+  function fieldRank(f) { var i = FIRST.indexOf(f); return i < 0 ? FIRST.length : i; }
   function changeList(entry) {
     var ul = el('ul', {cls: 'changes'});
     if (entry.action === 'create' || (entry.action === 'undo' && !entry.before)) {
@@ -194,9 +217,11 @@
     } else if (!entry.after) {
       ul.appendChild(el('li', {text: '删除站点 / deleted'}));
     } else {
-      entry.changes.filter(function (c) { return c.field !== 'updated_at'; }).slice(0, 6).forEach(function (c) {
-        ul.appendChild(el('li', {}, [el('span', {cls: 'muted', text: (FIELD_NAMES[c.field] || c.field) + '：'}),
-          el('del', {text: fmtValue(c.before)}), ' → ', el('ins', {text: fmtValue(c.after)})]));
+      entry.changes.filter(function (c) { return c.field !== 'updated_at'; }).sort(function (a, b) {
+        return fieldRank(a.field) - fieldRank(b.field);
+      }).slice(0, 6).forEach(function (c) {
+        ul.appendChild(el('li', {attrs: {'data-field': c.field}}, [el('span', {cls: 'muted', text: (FIELD_NAMES[c.field] || c.field) + '：'}),
+          el('del', {text: fmtValue(c.before, c.field)}), ' → ', el('ins', {text: fmtValue(c.after, c.field)})]));
       });
     }
     return ul;
@@ -243,6 +268,8 @@
     var tbody = document.querySelector('#history-table tbody');
     var q = {station_id: $('h-station').value.trim(), user: $('h-user').value.trim(), action: $('h-action').value, limit: 50};
     if (!reset && nextBefore) q.before_id = nextBefore;
+    // the rows shown are about to be replaced: their undo buttons may name older entries
+    if (reset) Array.prototype.forEach.call(tbody.querySelectorAll('button'), function (b) { b.disabled = true; });
     return YZ.getJSON('/api/history?' + YZ.query(q)).then(function (r) {
       if (reset) YZ.clear(tbody);
       r.entries.forEach(function (h) { tbody.appendChild(historyRow(h)); });
@@ -250,7 +277,10 @@
       nextBefore = r.next_before_id;
       $('h-more').hidden = !nextBefore;
       document.body.setAttribute('data-history-loaded', '1');
-    }).catch(function (e) { msg($('hist-msg'), YZ.errorText(e), 'error'); });
+    }).catch(function (e) {
+      msg($('hist-msg'), YZ.errorText(e), 'error');
+      Array.prototype.forEach.call(tbody.querySelectorAll('button'), function (b) { b.disabled = false; });
+    });
   }
   ['h-station', 'h-user'].forEach(function (id) {
     var t = null;
@@ -258,6 +288,219 @@
   });
   $('h-action').addEventListener('change', function () { loadHistory(true); });
   $('h-more').addEventListener('click', function () { loadHistory(false); });
+
+  // -- stations waiting for a location ------------------------------------------------------------------
+  var waitForm = $('wait-form'), waiting = [], picked = null, pickedEtag = null, pickedCandidate = null;
+  var placeMarker = null, candMarker = null, districtBounds = {};
+  var waitMap = L.map('wait-map', {zoomControl: true, preferCanvas: true});
+  window.YIZHAN_WAITING_MAP = waitMap;          // for tests and debugging
+  YZ.addTiles(waitMap);
+  waitMap.attributionControl.setPrefix('Leaflet');
+  var startView = YZ.boundsToMap(cfg.bounds);
+  if (startView) waitMap.fitBounds(startView); else waitMap.setView([23.13, 113.32], 10);
+  // district outlines and names give orientation (also without a base map)
+  YZ.getJSON('/api/boundaries?' + YZ.query({level: 'district', parent: cfg.city || '',
+                                            out_crs: YZ.displayCrs === 'gcj02' ? 'gcj02' : ''})).then(function (fc) {
+    L.geoJSON(fc, {interactive: false, style: {color: '#546e7a', weight: 1, fillColor: '#ffffff', fillOpacity: 0.45}})
+      .addTo(waitMap).bringToBack();
+    (fc.features || []).forEach(function (f) {
+      var p = f.properties || {}, b = L.geoJSON(f).getBounds();
+      if (p.adcode) districtBounds[p.adcode] = b;
+      if (p.adcode && p.name && !names[p.adcode]) names[p.adcode] = p.name;
+      L.marker(b.getCenter(), {interactive: false, keyboard: false,
+        icon: L.divIcon({className: 'yz-area-label', html: el('span', {text: p.name || ''}), iconSize: null})}).addTo(waitMap);
+    });
+    waitMap.getContainer().setAttribute('data-boundaries', '1');
+  }).catch(function () {});
+
+  // the stations located already, for orientation (and not to place one twice)
+  var locatedLayer = L.layerGroup().addTo(waitMap);
+  function drawLocated(fc) {
+    locatedLayer.clearLayers();
+    (fc.features || []).forEach(function (f) {
+      var c = f.geometry && f.geometry.coordinates, p = f.properties || {};
+      if (!c) return;
+      L.circleMarker(YZ.toMap(c[0], c[1]), {radius: 4, weight: 1, color: '#ffffff', fillColor: YZ.stationStyle(p.type).hex,
+                                            fillOpacity: 0.9}).bindTooltip(YZ.textTip((p.name || '') + ' · ' + (p.status || '')))
+        .addTo(locatedLayer);
+    });
+  }
+  function districtName(code) { return code ? (names[code] || code) : '未知区县 / unknown'; }
+  // a candidate: the object of the station list, or the JSON text of the registry record
+  function parseCandidate(c) {
+    if (typeof c === 'string') {
+      if (!c) return null;
+      try { c = JSON.parse(c); } catch (err) { return null; }
+    }
+    return c && typeof c === 'object' && !Array.isArray(c) ? c : null;
+  }
+  function hasPoint(c) { return !!c && typeof c.lon === 'number' && typeof c.lat === 'number' && isFinite(c.lon) && isFinite(c.lat); }
+  function precisionText(p) { return p ? (PRECISION[p] || p) + ' (' + p + ')' : '—'; }
+
+  function loadWaiting() {
+    // every waiting station the user may place: those of its area, and those of no known district
+    return YZ.getJSON('/api/stations?' + YZ.query({status: WAITING})).then(function (fc) {
+      var scope = cfg.scope || '';
+      waiting = (fc.features || []).map(function (f) { return f.properties || {}; }).filter(function (s) {
+        return !s.adcode || String(s.adcode).indexOf(scope) === 0;
+      });
+      renderWaiting();
+      if (picked && !waiting.some(function (s) { return s.id === picked.id; })) unpick();
+      document.body.setAttribute('data-waiting-loaded', String(waiting.length));
+    }).catch(function (e) { msg($('wait-msg'), YZ.errorText(e), 'error'); });
+  }
+  function renderWaiting() {
+    var counts = {};
+    waiting.forEach(function (s) { counts[s.adcode || ''] = (counts[s.adcode || ''] || 0) + 1; });
+    var ul = YZ.clear($('wait-counts'));
+    Object.keys(counts).sort(function (a, b) { return (a === '') - (b === '') || (a < b ? -1 : a > b ? 1 : 0); }).forEach(function (code) {
+      ul.appendChild(el('li', {attrs: {'data-adcode': code}}, [districtName(code) + ' ', el('strong', {text: String(counts[code])})]));
+    });
+    var tbody = YZ.clear(document.querySelector('#waiting-table tbody'));
+    waiting.forEach(function (s) {
+      var c = parseCandidate(s.candidate);
+      var btn = el('button', {cls: 'btn btn-link btn-sm p-0 text-start', text: s.name || s.id,
+                              attrs: {type: 'button', 'aria-label': '选择 / pick ' + (s.name || s.id)}});
+      var tr = el('tr', {cls: picked && picked.id === s.id ? 'is-selected' : '', attrs: {'data-id': s.id}}, [
+        el('td', {cls: 's-name'}, [btn]), el('td', {cls: 'small', text: s.address || '—'}),
+        el('td', {text: districtName(s.adcode || '')}),
+        el('td', {cls: 'small', text: c ? (PRECISION[c.precision] || c.precision || '?') : '—'})]);
+      tr.addEventListener('click', function () { pick(s.id); });
+      tbody.appendChild(tr);
+    });
+    if (!waiting.length) tbody.appendChild(el('tr', {cls: 'empty'}, [el('td', {cls: 'muted', text: '没有待定位的站点 / no station is waiting', attrs: {colspan: 4}})]));
+    $('wait-print').hidden = !waiting.length;
+  }
+
+  function clearMarkers() {
+    if (placeMarker) { waitMap.removeLayer(placeMarker); placeMarker = null; }
+    if (candMarker) { waitMap.removeLayer(candMarker); candMarker = null; }
+  }
+  function unpick() {
+    picked = null; pickedEtag = null; pickedCandidate = null;
+    clearMarkers();
+    waitForm.hidden = true;
+    $('wait-candidate').hidden = true;
+    YZ.clear($('wait-selected')).appendChild(YZ.bi('span', '请在列表中选择一个站点。', 'Pick a station in the list.'));
+    waitMap.getContainer().removeAttribute('data-picked');
+    Array.prototype.forEach.call(document.querySelectorAll('#waiting-table tr.is-selected'), function (tr) { tr.classList.remove('is-selected'); });
+  }
+  // Load one waiting station (and its version, sent back as If-Match) and show it.
+  function pick(id, keepMessage) {
+    return YZ.requestJSON('GET', '/api/stations/' + encodeURIComponent(id)).then(function (r) {
+      var s = r.data;
+      if (!keepMessage) { msg($('wait-msg'), ''); YZ.clear($('wait-problems')); }
+      if (s.status !== WAITING) {
+        msg($('wait-msg'), '该站点已定位（' + s.status + '）/ this station has a location already', 'error');
+        unpick();
+        return loadWaiting();
+      }
+      clearMarkers();
+      picked = s; pickedEtag = r.etag; pickedCandidate = parseCandidate(s.candidate);
+      Array.prototype.forEach.call(document.querySelectorAll('#waiting-table tbody tr'), function (tr) {
+        tr.classList.toggle('is-selected', tr.getAttribute('data-id') === s.id);
+      });
+      YZ.clear($('wait-selected')).appendChild(el('span', {}, [el('strong', {cls: 'w-name', text: s.name}), ' · ',
+        el('span', {text: s.address || '（无地址 / no address）'}), ' · ', el('span', {text: districtName(s.adcode || '')}),
+        el('small', {cls: 'd-block muted', text: s.id + ' · ' + s.type + ' · 定位后状态 / status once located: ' + (s.located_status || '在运营')})]));
+      var box = $('wait-candidate'), c = pickedCandidate;
+      box.hidden = !c;
+      if (c) {
+        $('wait-cand-precision').textContent = precisionText(c.precision);
+        $('wait-cand-label').textContent = [c.label, c.provider ? '（' + c.provider + '）' : ''].filter(Boolean).join(' ');
+        $('wait-cand-coords').textContent = hasPoint(c) ? 'WGS-84 ' + c.lon.toFixed(6) + ', ' + c.lat.toFixed(6) : '';
+        var districtOnly = c.precision === 'district' || !hasPoint(c);
+        $('wait-accept').disabled = districtOnly;
+        $('wait-accept').title = districtOnly ? '只精确到行政区，请在地图上标注 / district only: place it on the map' : '';
+        if (hasPoint(c)) {
+          candMarker = L.circleMarker(YZ.toMap(c.lon, c.lat), {radius: 11, color: '#ef6c00', weight: 3, dashArray: '5 4',
+                                                               fillColor: '#ffcc80', fillOpacity: 0.35}).addTo(waitMap);
+          candMarker.bindTooltip(YZ.textTip('候选 / candidate: ' + precisionText(c.precision) + (c.label ? ' · ' + c.label : '')));
+        }
+      }
+      waitForm.hidden = false;
+      waitForm.elements.lon.value = ''; waitForm.elements.lat.value = '';
+      waitForm.elements.crs.value = YZ.displayCrs; waitForm.elements.note.value = '';
+      $('wait-save').disabled = true;
+      waitMap.invalidateSize();                 // the panel's layout changed since the map was made
+      // no animation: the view is set when the station shows (a click right after lands where aimed)
+      if (candMarker) waitMap.setView(candMarker.getLatLng(), Math.max(waitMap.getZoom(), 15), {animate: false});
+      else if (districtBounds[s.adcode]) waitMap.fitBounds(districtBounds[s.adcode], {animate: false});
+      waitMap.getContainer().setAttribute('data-picked', s.id);
+    }).catch(function (e) { msg($('wait-msg'), YZ.errorText(e), 'error'); });
+  }
+
+  // the marker of the location to save: a map click (in the tiles' datum) or typed coordinates
+  function setPlace(latlng) {
+    if (!placeMarker) {
+      placeMarker = L.marker(latlng, {draggable: true, title: '站点位置（可拖动）/ station location (drag to adjust)', zIndexOffset: 1000}).addTo(waitMap);
+      placeMarker.on('dragend', function () { fillCoords(placeMarker.getLatLng()); });
+    } else {
+      placeMarker.setLatLng(latlng);
+    }
+  }
+  function fillCoords(latlng) {
+    waitForm.elements.lon.value = latlng.lng.toFixed(7);
+    waitForm.elements.lat.value = latlng.lat.toFixed(7);
+    waitForm.elements.crs.value = YZ.displayCrs;        // map points are in the base map's system
+    $('wait-save').disabled = false;
+  }
+  waitMap.on('click', function (e) {
+    if (!picked) { msg($('wait-msg'), '请先在列表中选择站点 / pick a station in the list first', 'error'); return; }
+    setPlace(e.latlng);
+    fillCoords(e.latlng);
+  });
+  function typedPoint() {
+    var lon = parseFloat(waitForm.elements.lon.value), lat = parseFloat(waitForm.elements.lat.value);
+    return isFinite(lon) && isFinite(lat) && Math.abs(lon) <= 180 && Math.abs(lat) <= 90 ? {lon: lon, lat: lat} : null;
+  }
+  ['lon', 'lat', 'crs'].forEach(function (name) {
+    waitForm.elements[name].addEventListener(name === 'crs' ? 'change' : 'input', function () {
+      var p = typedPoint();
+      $('wait-save').disabled = !p || !picked;
+      if (p && picked) setPlace(YZ.pointToMap(p.lon, p.lat, waitForm.elements.crs.value));
+    });
+  });
+
+  function sendPlacing(body, okZh, okEn) {
+    if (!picked) return Promise.resolve();
+    var id = picked.id, buttons = [$('wait-save'), $('wait-accept'), $('wait-reject')];
+    buttons.forEach(function (b) { b.disabled = true; });
+    YZ.clear($('wait-problems'));
+    return YZ.requestJSON('PATCH', '/api/stations/' + encodeURIComponent(id), body, {'If-Match': pickedEtag}).then(function (r) {
+      var s = r.data;
+      msg($('wait-msg'), okZh + '：' + s.name + '（' + s.status + '）/ ' + okEn, 'ok');
+      if (s.status === WAITING) { picked = s; pickedEtag = r.etag; } else unpick();
+      return Promise.all([loadStations(), loadHistory(true)]).then(function () {
+        if (picked) return pick(picked.id, true);
+      });
+    }).catch(function (e) {
+      if (e && e.status === 412) {
+        msg($('wait-msg'), '未保存：该站点已被他人修改，已载入最新内容，请核对后重试。 / Not saved: someone else changed this station; ' +
+          'it is shown as it is now — check and try again.', 'error');
+        return Promise.all([loadStations(), loadHistory(true)]).then(function () { return pick(id, true); });
+      }
+      msg($('wait-msg'), YZ.errorText(e), 'error');
+      showProblems($('wait-problems'), e, false);
+    }).then(function () {
+      $('wait-save').disabled = !typedPoint() || !picked;
+      $('wait-reject').disabled = false;
+      $('wait-accept').disabled = !pickedCandidate || pickedCandidate.precision === 'district' || !hasPoint(pickedCandidate);
+    });
+  }
+  waitForm.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var p = typedPoint();
+    if (!p) { msg($('wait-msg'), '请在地图上点选位置或填写经纬度数字 / click the map or enter lon and lat as numbers', 'error'); return; }
+    sendPlacing({lon: p.lon, lat: p.lat, crs: waitForm.elements.crs.value, note: waitForm.elements.note.value.trim()},
+                '已保存位置', 'location saved');
+  });
+  $('wait-accept').addEventListener('click', function () {
+    sendPlacing({accept_candidate: true, note: waitForm.elements.note.value.trim()}, '已接受候选位置', 'candidate accepted');
+  });
+  $('wait-reject').addEventListener('click', function () {
+    sendPlacing({candidate: null, note: waitForm.elements.note.value.trim()}, '已拒绝候选位置', 'candidate rejected');
+  });
 
   loadStations();
   loadHistory(true);

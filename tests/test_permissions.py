@@ -27,7 +27,7 @@ RANK = {None: 0, "district": 1, "planner": 2, "admin": 3}
 #: every account), planner (planner and admin), admin.
 ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/"): "public", ("GET", "/nearest"): "public", ("GET", "/proposals"): "login",
-    ("GET", "/registry"): "planner", ("GET", "/admin/users"): "admin",
+    ("GET", "/registry"): "planner", ("GET", "/registry/waiting"): "planner", ("GET", "/admin/users"): "admin",
     ("GET", "/login"): "public", ("POST", "/login"): "public", ("POST", "/logout"): "public",
     ("GET", "/openapi.json"): "public", ("GET", "/static/<path:filename>"): "public",
     ("GET", "/api/stations"): "public", ("POST", "/api/stations"): "planner",

@@ -151,9 +151,10 @@ def _adcode_prefix(code: str) -> str:
 
 @bp.route("/stations")
 def stations():  # noqa: ANN201
-    """Stations as a GeoJSON FeatureCollection; filters: type, group, status, adcode, bbox; out_crs."""
-    from ..stations.export import to_geojson_dict
+    """Stations as a GeoJSON FeatureCollection; filters: type, group, status, adcode, bbox; out_crs.
 
+    A station waiting for a location (status 待定位) has ``"geometry": null`` (a bbox never holds
+    it) and its geocoder's ``candidate`` as an object (coordinates in out_crs) or null."""
     a = args({"type", "group", "status", "adcode", "bbox", "out_crs"})
     out_crs = _out_crs(a)
     bbox = geo.parse_bbox(a.get("bbox"))
@@ -173,10 +174,10 @@ def stations():  # noqa: ANN201
     if bbox is not None:
         frame = frame[geo.in_bbox(frame["lon"].to_numpy(dtype=float), frame["lat"].to_numpy(dtype=float), bbox)]
     if out_crs != "wgs84" and len(frame):
-        frame = frame.copy()
+        frame = frame.copy()      # NaN (a waiting station) stays NaN
         frame["lon"], frame["lat"] = geo.convert_xy(frame["lon"].to_numpy(dtype=float),
                                                     frame["lat"].to_numpy(dtype=float), out_crs)
-    fc = to_geojson_dict(frame)
+    fc = geo.station_collection(frame, out_crs)
     fc["crs_name"] = out_crs
     return _geojson(json.dumps(geo.clean(fc), ensure_ascii=False, allow_nan=False))
 

@@ -393,6 +393,53 @@ def boundaries_text(level: str, parent: str, out_crs: str) -> str | None:
     return collection_text(feats, {"level": level, "parent": parent})
 
 
+# -- stations -----------------------------------------------------------------------------------------
+def candidate_of(text: Any, out_crs: str = "wgs84") -> dict[str, Any] | None:
+    """The geocoder's answer waiting for a person (a 待定位 station's ``candidate``, JSON text in the
+    registry) as an object, its ``lon``/``lat`` (stored WGS-84) in ``out_crs``; None when there is
+    none or it cannot be read.  ``text`` may also be the object already (as the export reads it)."""
+    if isinstance(text, dict):
+        value: Any = dict(text)
+    elif not isinstance(text, str) or not text.strip():
+        return None
+    else:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+    if not isinstance(value, dict):
+        return None
+    try:
+        lon, lat = float(value["lon"]), float(value["lat"])
+    except (KeyError, TypeError, ValueError):
+        lon = lat = math.nan
+    if out_crs != "wgs84" and math.isfinite(lon) and math.isfinite(lat):
+        x, y = convert_xy([lon], [lat], out_crs)
+        value["lon"], value["lat"] = float(x[0]), float(y[0])
+    return clean(value)
+
+
+def station_collection(frame: pd.DataFrame, out_crs: str = "wgs84") -> dict[str, Any]:
+    """Stations (a registry frame, ``lon``/``lat`` already in ``out_crs``) as a GeoJSON
+    FeatureCollection dict: a station waiting for a location (no coordinates) has ``"geometry":
+    null`` (RFC 7946, 3.2); ``candidate`` is an object (see :func:`candidate_of`) or null."""
+    from ..stations.export import to_geojson_dict
+
+    lon = frame["lon"].to_numpy(dtype=float) if len(frame) else np.empty(0)
+    lat = frame["lat"].to_numpy(dtype=float) if len(frame) else np.empty(0)
+    located = np.isfinite(lon) & np.isfinite(lat)
+    if not located.all():          # whatever the export makes of NaN: give it numbers, drop the points below
+        frame = frame.assign(lon=np.where(located, lon, 0.0), lat=np.where(located, lat, 0.0))
+    fc = to_geojson_dict(frame)
+    for feature, ok in zip(fc["features"], located, strict=True):
+        if not ok:
+            feature["geometry"] = None
+        props = feature["properties"]
+        if "candidate" in props:
+            props["candidate"] = candidate_of(props["candidate"], out_crs)
+    return fc
+
+
 # -- plain JSON ---------------------------------------------------------------------------------------
 def clean(value: Any) -> Any:
     """JSON-ready copy: numpy scalars to Python, NaN/inf/NA to None, timestamps to ISO text."""

@@ -14,6 +14,12 @@ Every write is one registry transaction with a history row, goes through the sam
 a file import (so a web edit cannot store what an import would refuse), needs the session's CSRF
 token (see :mod:`yizhan.web.auth`) and refreshes the nearest-station index and coverage maps.
 
+Stations waiting for a location (status 待定位, no coordinates) are placed with a ``PATCH``: ``lon``,
+``lat`` (and ``crs``) put the station there (it keeps its stated district, so a point far from it is
+refused; it takes the status it waits for, precision ``manual``); ``{"accept_candidate": true}`` puts
+it at the geocoder's candidate, ``{"candidate": null}`` rejects the candidate.  A district union may
+do just that for the waiting stations of its own district (and nothing else here).
+
 Concurrent edits lose nothing (optimistic concurrency): ``GET /api/stations/<id>`` answers the
 station's version as a strong ``ETag`` (``"3"``); ``PUT``/``PATCH``/``DELETE`` with ``If-Match``
 change the station only while it is still at that version, else **412** with the station as it is
@@ -34,9 +40,11 @@ from flask import Blueprint, current_app, request, session
 
 from ..config import validation_options
 from ..stations import ImportValidationError, RegistryError, StaleStation, UndoConflict, WriteConflict
+from ..stations import model
 from ..stations.storage import ROLES, Station
 from .auth import current_user, in_scope, require, scope_prefix
 from .errors import ApiError, args, bilingual, body, crs_param, integer, text_field
+from .geo import candidate_of
 from .geo import json_response as _json
 from .services import services
 
@@ -46,6 +54,15 @@ EDITORS = ("planner", "admin")
 #: Station fields a client may send (``crs`` says which datum lon/lat are in; ``note`` goes to history).
 STATION_FIELDS = ("id", "name", "type", "groups", "address", "adcode", "host", "services", "hours", "capacity",
                   "phone", "status", "source", "lon", "lat")
+#: PATCH members for a station waiting for a location (待定位): ``accept_candidate`` (true: place it at
+#: the geocoder's candidate) and ``candidate`` (null: reject the candidate).
+PLACING_MEMBERS = ("accept_candidate", "candidate")
+#: What a district union may send (to place a waiting station of its own district, nothing else).
+DISTRICT_MEMBERS = frozenset({"lon", "lat", "crs", "note", *PLACING_MEMBERS})
+#: History notes of placing (when the request sends none).
+PLACED_NOTE = "placed on the map"
+ACCEPTED_NOTE = "accepted the geocoder's candidate"
+REJECTED_NOTE = "rejected the geocoder's candidate"
 HISTORY_ACTIONS = ("create", "update", "delete", "undo")
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".geojson", ".json")
 MAX_PROBLEMS = 1000
@@ -77,6 +94,32 @@ def _check_scope(adcode: object, station_id: str = "") -> None:
         area = user.get("adcode") or "-"
         raise ApiError(f"站点 {station_id} 不在您的辖区（{area}）内", f"station {station_id} is outside your area "
                        f"({area})", status=403)
+
+
+def _waiting(station: dict[str, Any]) -> bool:
+    """True for a station waiting for a location (status 待定位)."""
+    return station.get("status") == model.STATUS_WAITING
+
+
+def _check_station_scope(current: dict[str, Any], station_id: str) -> None:
+    """The user may change ``current``: it lies in the user's area.  A waiting station of no known
+    district (adcode "") belongs to no area: any planner or admin may place it (the place must then
+    lie in their area: checked on the result)."""
+    if _waiting(current) and not str(current.get("adcode") or "") and current_user()["role"] in EDITORS:
+        return
+    _check_scope(current["adcode"], station_id)
+
+
+def _district_union_may_place(station_id: str) -> None:
+    """A district union may only place (PATCH) a waiting station of its own district: 403 for
+    anything else, before the body is read."""
+    denied = ApiError("区工会只能为本区的待定位站点标注位置", "a district union may only place stations waiting for a "
+                      "location in its own district", status=403)
+    if request.method != "PATCH":
+        raise denied
+    current = _station_or_404(station_id)
+    if not _waiting(current) or not in_scope(current_user(), current["adcode"]):
+        raise denied
 
 
 def _station_or_404(station_id: str) -> Station:
@@ -209,29 +252,51 @@ def station_create():  # noqa: ANN201
 
 
 @bp.route("/stations/<string(maxlength=200):station_id>", methods=["PATCH", "PUT"])
-@require(*EDITORS)
+@require("district", *EDITORS)
 def station_update(station_id: str):  # noqa: ANN201
     """Change fields of one station (PATCH: only the fields sent; PUT: the whole station).
 
+    A waiting station (待定位) is placed by a PATCH with ``lon``/``lat`` (``crs``), or with
+    ``accept_candidate: true`` (the geocoder's candidate); ``candidate: null`` rejects the candidate.
+    District unions may only do that, for their own district's waiting stations.
+
     With ``If-Match`` only while the station is at that version (412 otherwise); without it the
     change is applied to the newest state (re-read when another change landed meanwhile)."""
-    data = body(set(STATION_FIELDS) | {"crs", "note"})
+    district_union = current_user()["role"] not in EDITORS
+    if district_union:
+        _district_union_may_place(station_id)
+    patch = request.method == "PATCH"
+    data = body(set(STATION_FIELDS) | {"crs", "note"} | (set(PLACING_MEMBERS) if patch else set()))
+    if district_union and set(data) - DISTRICT_MEMBERS:
+        raise ApiError("区工会只能标注待定位站点的位置，不能修改其他字段", "a district union may only place a waiting station, "
+                       "not change its other fields", status=403, field=sorted(set(data) - DISTRICT_MEMBERS)[0])
     current = _station_or_404(station_id)
-    _check_scope(current["adcode"], station_id)
-    values = _station_values(data, partial=request.method == "PATCH")
+    _check_station_scope(current, station_id)
+    values = _station_values(data, partial=patch)
     if "id" in values and values["id"] != station_id:
         raise ApiError("不能修改站点编号", "the station id cannot be changed", field="id")
     crs = crs_param({"crs": text_field(data, "crs", 10)})
     if ("lon" in values) != ("lat" in values):
         raise ApiError("经度和纬度需同时提供", "send lon and lat together", field="lat" if "lon" in values else "lon")
+    accept = data.get("accept_candidate", False)
+    if not isinstance(accept, bool):
+        raise ApiError("字段 accept_candidate 应为 true 或 false", "field accept_candidate must be true or false",
+                       field="accept_candidate")
+    if "candidate" in data and data["candidate"] is not None:
+        raise ApiError("字段 candidate 只能为 null（拒绝候选位置）", "field candidate may only be null (reject the "
+                       "candidate)", field="candidate")
+    reject = "candidate" in data
+    if accept and (reject or "lon" in values):
+        raise ApiError("accept_candidate 不能与 candidate 或经纬度同时提供", "send accept_candidate without candidate, "
+                       "lon and lat", field="accept_candidate")
     note = text_field(data, "note", 500)
     condition = _if_match(current)          # after the request's own checks (a malformed body stays a 400)
     for attempt in range(UNCONDITIONAL_ATTEMPTS):
         if attempt:
             current = _station_or_404(station_id)
-            _check_scope(current["adcode"], station_id)
+            _check_station_scope(current, station_id)
         try:
-            return _update(station_id, current, values, crs, note)
+            return _update(station_id, current, values, crs, note, accept=accept, reject=reject)
         except StaleStation as exc:     # changed between our read and our write
             if condition is not None or exc.current is None:
                 raise _stale(exc) from None
@@ -239,22 +304,86 @@ def station_update(station_id: str):  # noqa: ANN201
                    "nothing was saved: try again", status=409)
 
 
-def _update(station_id: str, current: Station, values: dict[str, Any], crs: str, note: str):  # noqa: ANN202
-    """Validate ``values`` merged into ``current`` and write the change on ``current.version``."""
-    _check_scope(current["adcode"], station_id)
+def _accepted_candidate(current: Station) -> tuple[float, float, str]:
+    """WGS-84 lon, lat and precision of the geocoder's candidate of a waiting station (400 when it
+    has none, or one that only names the district)."""
+    cand = candidate_of(current.get("candidate")) if _waiting(current) else None
+    if cand is None:
+        raise ApiError("该站点没有待确认的候选位置", "this station has no candidate location to accept",
+                       field="accept_candidate")
+    try:
+        lon, lat = float(cand["lon"]), float(cand["lat"])
+    except (KeyError, TypeError, ValueError):
+        lon = lat = float("nan")
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ApiError("候选位置的坐标无效，请在地图上标注", "the candidate has no usable coordinates: place the station "
+                       "on the map", field="accept_candidate")
+    precision = str(cand.get("precision") or "").strip().lower()
+    if precision == "district":
+        raise ApiError("候选位置只精确到行政区，请在地图上标注", "the candidate only names the district: place the station "
+                       "on the map", field="accept_candidate")
+    return lon, lat, precision if precision in model.PRECISIONS else ""
+
+
+def _placed_adcode(stated: str, lon: float, lat: float) -> str:
+    """The district of a placed station that stated ``stated``: a district keeps it (the point was
+    checked against it); a city stated for want of a known district (441900, or 440300 for an
+    unknown new area) becomes the district the point lies in, when that lies inside the city."""
+    from ..geodata.boundaries import area_prefix, district_of, level_of
+
+    if not stated or level_of(stated) in (None, "district"):
+        return stated
+    found = str(district_of([lon], [lat])[0] or "")
+    try:
+        prefix = area_prefix(stated)
+    except ValueError:
+        return stated
+    return found if found and found.startswith(prefix) else stated
+
+
+def _update(station_id: str, current: Station, values: dict[str, Any], crs: str, note: str, *,  # noqa: ANN202
+            accept: bool = False, reject: bool = False):
+    """Validate ``values`` merged into ``current`` and write the change on ``current.version``.
+
+    A waiting station given coordinates (or ``accept`` of its candidate) is placed: it keeps its
+    stated district (so the check against it applies; an empty one is found from the location),
+    takes the status it waited for, precision ``manual`` (or the candidate's); ``reject`` clears
+    its candidate."""
+    _check_station_scope(current, station_id)
+    waiting = _waiting(current)
+    precision = "manual"
+    if accept:
+        lon, lat, precision = _accepted_candidate(current)
+        values, crs = {**values, "lon": lon, "lat": lat}, "wgs84"
     # PATCH keeps the fields not sent; PUT replaces the station (fields not sent become empty)
     merged = {k: current[k] for k in STATION_FIELDS} if request.method == "PATCH" else {"adcode": ""}
     moved = "lon" in values
+    placing = waiting and moved
     if not moved:
         crs = "wgs84"                 # the stored coordinates are WGS-84
     if "adcode" not in values and moved:
-        merged["adcode"] = ""         # a moved station's district is found again from its location
+        # a moved station's district is found again from its location; a placed one keeps the
+        # district it stated, so the point is checked against it
+        merged["adcode"] = str(current.get("adcode") or "") if placing else ""
     merged.update(values)
+    sent_status = model.normalize_status(str(values.get("status") or "")) if "status" in values else None
+    if placing and (sent_status is None or sent_status == model.STATUS_WAITING):
+        merged["status"] = current.get("located_status") or "在运营"
+    elif waiting and not moved:       # still waiting: keep the status it waits for (a located one sent: that)
+        merged["located_status"] = sent_status if sent_status in model.LOCATED_STATUSES else \
+            (current.get("located_status") or "")
     merged["id"] = station_id
     merged["updated_at"] = ""         # stamped now by the validation
     row = _validated(merged, crs=crs)
-    if not moved:                     # keep the coordinates as originally entered
-        row.update({k: current[k] for k in ("lon", "lat", "orig_lon", "orig_lat", "orig_crs")})
+    if not moved:                     # keep the coordinates as originally entered, and how exactly known
+        row.update({k: current[k] for k in ("lon", "lat", "orig_lon", "orig_lat", "orig_crs", "precision")})
+        row["candidate"] = "" if reject else (current.get("candidate") or "")
+    if placing:
+        row.update(precision=precision, located_status="", candidate="",
+                   adcode=_placed_adcode(str(row["adcode"] or ""), float(row["lon"]), float(row["lat"])))
+        note = note or (ACCEPTED_NOTE if accept else PLACED_NOTE)
+    elif reject:
+        note = note or REJECTED_NOTE
     _check_scope(row["adcode"], station_id)
     changes = {k: v for k, v in row.items() if k != "id" and current.get(k) != v}
     if set(changes) <= {"updated_at"}:

@@ -168,6 +168,26 @@ def _station_input(required: list[str]) -> dict[str, Any]:
         "note": _or_null({"type": "string", "maxLength": 500, "description": "kept in the change history"})}}
 
 
+def _station_patch() -> dict[str, Any]:
+    """The PATCH body: any station members, and for a station waiting for a location (待定位) the
+    members that place it."""
+    out = copy.deepcopy(_station_input(required=[]))
+    out["properties"]["lon"]["description"] = (
+        "with lat (and crs): the new location. On a waiting station (待定位) this places it: it keeps its stated "
+        "district (a point far from it answers 400; an empty one is found from the location), takes the status "
+        "it waited for (located_status, else 在运营), precision manual; history note 'placed on the map'")
+    out["properties"]["accept_candidate"] = {
+        "type": "boolean", "default": False,
+        "description": "true: place the waiting station at its geocoder's candidate (its coordinates and "
+                       "precision); 400 when it has none, or one that only names the district. Not with lon/lat "
+                       "or candidate"}
+    out["properties"]["candidate"] = {
+        "nullable": True, "enum": [None],
+        "description": "null: reject the geocoder's candidate of a waiting station (cleared, recorded in the "
+                       "history, undoable)"}
+    return out
+
+
 def _write(method: str, summary: str, body: dict[str, Any] | None, responses: dict[str, Any], *, tag: str,
            params: list[Any] | None = None, description: str = "", body_required: bool = True,
            form: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -183,7 +203,8 @@ def _write(method: str, summary: str, body: dict[str, Any] | None, responses: di
 def _schemas() -> dict[str, Any]:
     feature = {"type": "object", "required": ["type", "geometry", "properties"],
                "properties": {"type": {"type": "string", "enum": ["Feature"]},
-                              "geometry": {"type": "object", "required": ["type", "coordinates"],
+                              "geometry": {"type": "object", "required": ["type", "coordinates"], "nullable": True,
+                                           "description": "null for a station waiting for a location (待定位)",
                                            "properties": {"type": STRING, "coordinates": {"type": "array"}}},
                               "properties": {"type": "object"}}}
     return {
@@ -350,10 +371,25 @@ def _schemas() -> dict[str, Any]:
         "RegistryStation": {"type": "object", "required": list(model.COLUMNS), "properties": {
             "id": STRING, "name": STRING, "type": STRING, "groups": STRING, "address": STRING, "adcode": STRING,
             "host": STRING, "services": STRING, "hours": STRING, "capacity": _nullable(INTEGER), "phone": STRING,
-            "status": STRING, "source": STRING, "updated_at": STRING, "lon": NUMBER, "lat": NUMBER,
-            "orig_lon": N_NUMBER, "orig_lat": N_NUMBER, "orig_crs": STRING}},
+            "status": {"type": "string", "enum": list(model.STATUSES),
+                       "description": "待定位: waiting for a location (lon/lat null; never counted in coverage, "
+                                      "siting or nearest answers until placed)"},
+            "source": STRING, "updated_at": STRING,
+            "lon": _nullable({"type": "number", "description": "WGS-84; null while waiting for a location"}),
+            "lat": _nullable({"type": "number", "description": "WGS-84; null while waiting for a location"}),
+            "orig_lon": N_NUMBER, "orig_lat": N_NUMBER, "orig_crs": STRING,
+            "precision": {"type": "string", "enum": ["", *model.PRECISIONS],
+                          "description": "how exactly the location is known: door (house number), poi (named "
+                                         "place), road, district (not enough to count as located), manual (placed "
+                                         "by a person); empty: given with coordinates"},
+            "located_status": {"type": "string", "enum": ["", *model.LOCATED_STATUSES],
+                               "description": "a waiting station: the status it takes once located"},
+            "candidate": {"type": "string", "description": "a waiting station: the geocoder's answer waiting for a "
+                                                           "person, JSON text {lon, lat (WGS-84), precision, level, "
+                                                           "score, label, provider, at, query}, or empty (in the "
+                                                           "GeoJSON of GET /api/stations: that object, or null)"}}},
         "StationInput": _station_input(required=["name", "type", "lon", "lat"]),
-        "StationPatch": _station_input(required=[]),
+        "StationPatch": _station_patch(),
         "HistoryEntry": {"type": "object", "required": ["id", "station_id", "action", "user", "at", "changes",
                                                         "before", "after", "undone_by"], "properties": {
             "id": INTEGER, "station_id": STRING, "name": STRING, "adcode": STRING,
@@ -426,13 +462,16 @@ def _paths() -> dict[str, Any]:
         "/api/stations": {"get": _get(
             "Stations (GeoJSON points)", [P["type"], P["group"],
                                           _q("status", {"type": "string", "enum": ["", *model.STATUSES]},
-                                             "Station status."),
+                                             "Station status (待定位: stations waiting for a location)."),
                                           _q("adcode", {"type": "string", "pattern": "^[0-9]{0,6}$", "maxLength": 6},
                                              "A 6-digit province, city or district adcode of any province (630000: all of "
                                              "Qinghai, 630100: 西宁市, 500100: all of Chongqing; 404 when unknown) or a "
                                              "shorter adcode prefix (4401)."),
                                           P["bbox"], P["out_crs"]],
-            {**_ok(fc, mimetype=geojson), **_errors(400, 404, e404="Unknown 6-digit adcode.")}, tag="stations"),
+            {**_ok(fc, mimetype=geojson), **_errors(400, 404, e404="Unknown 6-digit adcode.")}, tag="stations",
+            description="A station waiting for a location (status 待定位) has geometry null (a bbox never holds it) "
+                        "and its geocoder's candidate as an object {lon, lat (in out_crs), precision, level, score, "
+                        "label, provider, at, query}, or null."),
             "post": _write("post", "Register one station (planner, admin; same validation as an import)",
                            _ref("StationInput"), _with_etag({**_ok(_ref("RegistryStation"), "Created", status="201"),
                                                              **_errors(400, 401, 403, 409, 413,
@@ -558,13 +597,20 @@ def _paths() -> dict[str, Any]:
             "get": _get("One station (registry record, WGS-84)", [sid],
                         _with_etag({**_ok(_ref("RegistryStation")), **_errors(400, 404)}, "200"), tag="registry",
                         description="The ETag header is the station's version (raised by every change)."),
-            "patch": _write("patch", "Change fields of a station (planner, admin; within their area)",
+            "patch": _write("patch", "Change fields of a station, or place one waiting for a location (planner, "
+                                     "admin within their area; district union: place its own district's waiting "
+                                     "stations)",
                             _ref("StationPatch"),
                             _with_etag({**_ok(_ref("RegistryStation")), **_errors(400, 401, 403, 404, 409, 412, 413,
                                                                                     e409=CONFLICT)}, "200", "412"),
                             tag="registry", params=[sid, IF_MATCH], body_required=False,
                             description="Fields not sent are kept; no body (or {}) changes nothing. With If-Match "
-                                        "only while the station is at that version (412 otherwise)."),
+                                        "only while the station is at that version (412 otherwise). A station "
+                                        "waiting for a location (待定位) is placed with lon/lat (crs), or with "
+                                        "accept_candidate: true; candidate: null rejects its geocoder's candidate. "
+                                        "A district union may send only lon, lat, crs, note, accept_candidate and "
+                                        "candidate, for a waiting station of its own district (403 otherwise); a "
+                                        "waiting station of no known district only planners and admins."),
             "put": _write("put", "Replace a station's fields (planner, admin)", _ref("StationInput"),
                           _with_etag({**_ok(_ref("RegistryStation")), **_errors(400, 401, 403, 404, 409, 412, 413,
                                                                                   e409=CONFLICT)}, "200", "412"),

@@ -1,5 +1,6 @@
 """HTML pages (blueprint ``pages``): planner map ``/``, rider page ``/nearest``, proposals ``/proposals``,
-registry management ``/registry`` (planners: stations, imports, history with undo) and accounts
+registry management ``/registry`` (planners: stations, imports, history with undo, placing the
+stations waiting for a location) with its printable list of those ``/registry/waiting``, and accounts
 ``/admin/users`` (admins).
 
 The pages hold no data beyond names for the filters: every layer, list and table is loaded by the
@@ -81,11 +82,15 @@ def _boundary_names(area: str) -> tuple[list[dict[str, str]], list[dict[str, str
 def _station_view(stations) -> tuple[list[list[float]] | None, str]:
     """Bounds ``[[south, west], [north, east]]`` of the map's first view (WGS-84) and the default
     area (adcode, see :mod:`yizhan.web.regions`).  The view holds the bulk of the stations (2nd..98th
-    percentile), or the area's extent when ``REGION`` is set or there are no stations."""
+    percentile), or the area's extent when ``REGION`` is set or no station has a location (stations
+    waiting for one, 待定位, count for the area by their district but not for the view)."""
+    import numpy as np
     import pandas as pd
 
     frame = stations if stations is not None else pd.DataFrame()
     area = regions.current_area(frame)
+    if len(frame):
+        frame = frame[np.isfinite(frame["lon"].to_numpy(dtype=float)) & np.isfinite(frame["lat"].to_numpy(dtype=float))]
     if not len(frame) or regions.resolve_region(current_app.config.get("REGION")):
         return regions.area_bounds(area), area
     lon, lat = frame["lon"].astype(float), frame["lat"].astype(float)
@@ -344,16 +349,68 @@ def _area_names(*codes: Any) -> dict[str, str]:
 @require("planner", "admin")
 def registry():
     """Registry management: import a file, add/edit/delete stations, the change history with undo."""
+    from ..geodata.boundaries import is_known
+
     user = current_user()
     scope = scope_prefix(user) or ""
     stations = services().registry.stations()
     names = _names_of([*(stations["adcode"] if len(stations) else []), user.get("adcode") or ""])
+    # the map of the stations waiting for a location: the user's area, else the maps' default area
+    bounds, area = _station_view(stations)
+    own = str(user.get("adcode") or "")
+    if own and is_known(own):
+        bounds, area = regions.area_bounds(own) or bounds, own
     return render_template("registry.html", types=model.STATION_TYPES, statuses=model.STATUSES,
                            groups=model.GROUPS, hosts=model.HOSTS, services_list=model.SERVICES,
                            scope_name=names.get(user.get("adcode") or "", ""),
                            page_config=_page_config(scope=scope, user_adcode=user.get("adcode") or "",
                                                     area_names=names, user={"username": user["username"],
-                                                                            "role": user["role"]}))
+                                                                            "role": user["role"]},
+                                                    bounds=bounds, city=_map_parent(area),
+                                                    precision_names=model.PRECISION_NAMES))
+
+
+def _waiting_groups(stations: Any, prefix: str) -> list[dict[str, Any]]:
+    """The stations waiting for a location (待定位) a user with adcode ``prefix`` may place, grouped by
+    their stated district (adcode order; no known district last): adcode, name, stations (name,
+    address, type, located_status and the geocoder's candidate)."""
+    from ..geodata.boundaries import level_of
+    from .geo import candidate_of
+
+    frame = stations[stations["status"] == model.STATUS_WAITING] if len(stations) else stations
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rec in frame.sort_values(["adcode", "name", "id"]).to_dict("records") if len(frame) else []:
+        code = str(rec.get("adcode") or "")
+        if code and not code.startswith(prefix):
+            continue
+        cand = candidate_of(rec.get("candidate"))
+        if cand is not None:
+            precision = str(cand.get("precision") or "")
+            cand["precision_name"] = model.PRECISION_NAMES.get(precision, precision)
+        groups.setdefault(code, []).append({"id": rec["id"], "name": rec["name"], "address": rec.get("address") or "",
+                                            "type": rec.get("type") or "",
+                                            "located_status": rec.get("located_status") or "", "candidate": cand})
+    names = _names_of(groups)
+    order = sorted(groups, key=lambda c: (c == "", c))
+    return [{"adcode": c, "name": names.get(c, ""), "level": level_of(c) if c else None, "stations": groups[c]}
+            for c in order]
+
+
+@bp.route("/registry/waiting")
+@require("planner", "admin")
+def registry_waiting():
+    """Printable list of the stations still waiting for a location, by district (planners and admins)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    user = current_user()
+    groups = _waiting_groups(services().registry.stations(status=model.STATUS_WAITING), scope_prefix(user) or "")
+    try:
+        now = datetime.now(ZoneInfo(current_app.config.get("TIMEZONE") or "Asia/Shanghai"))
+    except (KeyError, ValueError):
+        now = datetime.now()
+    return render_template("registry_waiting.html", groups=groups, total=sum(len(g["stations"]) for g in groups),
+                           printed_at=now.strftime("%Y-%m-%d %H:%M"))
 
 
 @bp.route("/admin/users")
