@@ -990,12 +990,16 @@ def _write_sites(sites, path: str) -> None:  # noqa: ANN001
 @click.option("--first-year", type=click.IntRange(1900, 9999), default=None, metavar="YYYY",
               help="逐年规划的第一年（默认：明年）/ first year of the plan (default: next year)")
 @click.option("--skip-bad-rows", is_flag=True, help="跳过有问题的热点行 / skip bad hotspot rows (listed)")
+@click.option("--compare-dataset", "compare_id", type=int, default=None, metavar="ID",
+              help="与较早的热点数据集对比，报告增加“变化”一节（yizhan datasets list）/ add a section on the change "
+                   "since this earlier hotspot dataset")
 @click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False),
               help="报告文件 .pdf 或 .html / the report file, .pdf or .html")
 @pass_ctx
 def report(c: Context, area: str, hotspots_file: str | None, dataset_id: int | None, hotspot_crs: str,
            group: str | None, metric: str, res: int, threshold_m: float | None, years: int | None,
-           per_year: str | None, first_year: int | None, skip_bad_rows: bool, out_file: str) -> None:
+           per_year: str | None, first_year: int | None, skip_bad_rows: bool, compare_id: int | None,
+           out_file: str) -> None:
     """覆盖分析报告（中文，含地图与图表）/ a coverage report of a province, city or district (Chinese; map,
     charts, tables), as PDF (headless Chromium) or one self-contained HTML file."""
     from .coverage.report import ReportError, report_from_registry, resolve_area
@@ -1013,10 +1017,14 @@ def report(c: Context, area: str, hotspots_file: str | None, dataset_id: int | N
         points = _dataset_points(c, dataset_id)
     else:
         points, source = _report_hotspots(c, hotspots_file, hotspot_crs, skip_bad_rows)
+    compare: dict[str, Any] = {}
+    if compare_id is not None:
+        earlier = _dataset_points(c, compare_id)
+        compare = {"compare_with": earlier, "compare_name": earlier.attrs["dataset"]["name"]}
     try:
         made = report_from_registry(c.registry, points, area=code, config=c.config, group=group, metric=metric,
                                     res=res, threshold_m=threshold_m, years=years, per_year=counts,
-                                    first_year=first_year, source=source)
+                                    first_year=first_year, source=source, **compare)
         path = made.write(out_file)
     except ReportError as exc:
         raise click.ClickException(str(exc)) from None
@@ -1024,6 +1032,11 @@ def report(c: Context, area: str, hotspots_file: str | None, dataset_id: int | N
     share = "—" if f["covered_share"] != f["covered_share"] else f"{f['covered_share']:.1%}"
     click.echo(f"{f['title']}：站点 {f['n_stations']}，需求覆盖率 {share}，空白点 {f['n_blank_spots']}，"
                f"盲区 {f['n_blind_zones']}，无站点区县 {f['n_admin']}")
+    if "change" in f:
+        ch = f["change"]
+        click.echo(f"自“{ch['before_name']}”以来 / since {ch['before_name']}: 需求覆盖率 {_share(ch['covered_share_before'])}"
+                   f" → {_share(ch['covered_share_after'])}，失去覆盖 {ch['n_lost_coverage']}，新增未覆盖需求 "
+                   f"{ch['n_new_uncovered_demand']}，新获覆盖 {ch['n_gained_coverage']}，新盲区 {ch['n_new_zones']}")
     click.echo(f"报告已写入 / report written: {path}")
 
 
@@ -1052,6 +1065,116 @@ def _report_hotspots(c: Context, hotspots_file: str | None, crs: str, skip_bad_r
     if points.attrs.get("n_skipped"):
         click.echo(f"跳过 {points.attrs['n_skipped']} 行 / skipped {points.attrs['n_skipped']} row(s)", err=True)
     return points, source
+
+
+# -- change over time -----------------------------------------------------------------------------------
+@main.command()
+@click.option("--before", "before_id", type=int, default=None, metavar="ID",
+              help="较早的热点数据集（当时）/ the earlier hotspot dataset (then; yizhan datasets list)")
+@click.option("--after", "after_id", type=int, default=None, metavar="ID",
+              help="较新的热点数据集（现在）/ the later hotspot dataset (now)")
+@click.option("--before-hotspots", "before_file", default=None, metavar="FILE",
+              help="较早的热点文件，代替 --before / an earlier hotspot file instead of --before ID")
+@click.option("--after-hotspots", "after_file", default=None, metavar="FILE",
+              help="较新的热点文件，代替 --after / a later hotspot file instead of --after ID")
+@click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True,
+              help="热点文件的坐标系（只用于 --before-hotspots/--after-hotspots）/ CRS of the hotspot files")
+@click.option("--group", default=None, help="劳动者群体 / worker group (外卖配送员, 快递员, 网约车司机, 货车司机, 其他户外劳动者)")
+@click.option("--metric", type=click.Choice(["great-circle", "grid"]), default="great-circle", show_default=True,
+              help="距离度量 / distance metric")
+@click.option("--res", type=click.IntRange(7, 11), default=9, show_default=True, help="H3 分辨率 / H3 resolution")
+@click.option("--threshold-m", type=float, default=None,
+              help="覆盖距离阈值（米），默认按群体 / coverage threshold in metres (default per group)")
+@click.option("--skip-bad-rows", is_flag=True, help="跳过热点文件中有问题的行 / skip bad rows of the hotspot files")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="写出 compare_districts.csv、compare_cells.geojson、new_blind_zones.geojson 等的目录 / folder for "
+                   "compare_districts.csv, compare_cells.geojson, new_blind_zones.geojson …")
+@click.option("--json", "as_json", is_flag=True,
+              help="输出 JSON：headline（总体数字）与 districts（各区县当时与现在）/ print JSON: the headline and the "
+                   "districts then and now")
+@pass_ctx
+def compare(c: Context, before_id: int | None, after_id: int | None, before_file: str | None, after_file: str | None,
+            hotspot_crs: str, group: str | None, metric: str, res: int, threshold_m: float | None,
+            skip_bad_rows: bool, out_dir: str | None, as_json: bool) -> None:
+    """两期热点对比：各区县覆盖率当时与现在、失去或获得覆盖的网格、新盲区 / compare two hotspot datasets
+    (then and now) analysed with the registry's stations: covered share per district, cells that lost or gained
+    coverage, new blind zones.
+
+    网格变化 / cell changes: lost_coverage（当时已覆盖，现在未覆盖 / covered then, uncovered now），
+    new_uncovered_demand（当时无需求，现在未覆盖 / no demand then, uncovered now），gained_coverage（当时未覆盖，现在
+    已覆盖 / uncovered then, covered now），demand_gone（当时未覆盖，现在无需求 / uncovered then, no demand now）。"""
+    from .coverage import aggregate
+    from .coverage import analyze as run_analysis
+    from .coverage.compare import compare_results
+
+    group = _check_metric_and_group(metric, None, group)
+    sides = []
+    for label, dataset_id, file in (("before", before_id, before_file), ("after", after_id, after_file)):
+        if (dataset_id is None) == (file is None):
+            raise click.UsageError(f"请给出 --{label} 数据集编号或 --{label}-hotspots 文件，二者只选一个 / give either "
+                                   f"--{label} ID or --{label}-hotspots FILE (exactly one of the two)")
+        if dataset_id is not None:
+            points = _dataset_points(c, dataset_id)
+            name = points.attrs["dataset"]["name"]
+        else:
+            points, _source = _report_hotspots(c, file, hotspot_crs, skip_bad_rows)
+            name = Path(file).name
+        sides.append((points, name))
+    stations = c.registry.stations()
+    results = []
+    for points, _name in sides:
+        try:
+            results.append(run_analysis(stations, aggregate(points, res), metric=metric, group=group,
+                                        threshold_m=threshold_m, thresholds=c.config["THRESHOLDS_M"]))
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+    made = compare_results(results[0], results[1], before_name=sides[0][1], after_name=sides[1][1])
+    written = made.write(out_dir) if out_dir else []
+    if as_json:
+        click.echo(json.dumps(made.to_json(), ensure_ascii=False, indent=1))
+        return
+    click.echo(_format_comparison(made))
+    if written:
+        click.echo(f"\n结果已写入 / outputs in {out_dir}: " + ", ".join(p.name for p in written))
+
+
+def _share(value: float) -> str:
+    return "-" if value != value else f"{value:.1%}"
+
+
+def _pp(value: float) -> str:
+    """A change in percentage points with its sign (``+1.2``, ``-0.4``, ``0.0``)."""
+    if value != value:
+        return "-"
+    text = f"{value:+.1f}"
+    return text[1:] if float(text) == 0 else text
+
+
+def _format_comparison(made) -> str:  # noqa: ANN001
+    """The headline and the districts table of ``yizhan compare``, for the terminal."""
+    h = made.headline
+    pp = _pp(h["change_pp"])
+    lines = [f"对比 / comparison: “{h['before_name']}” → “{h['after_name']}”；度量 {h['metric']}，分辨率 {h['res']}，"
+             f"群体 {h['group'] or '全部'}，阈值 {h['threshold_m']:.0f} 米，参与站点 {h['n_stations_before']} → "
+             f"{h['n_stations_after']}",
+             f"需求覆盖率 / covered share: {_share(h['covered_share_before'])} → {_share(h['covered_share_after'])}"
+             f"（{pp} 个百分点 / pp），需求 / demand {h['demand_before']:.0f} → {h['demand_after']:.0f}",
+             f"变为未覆盖 / became uncovered {h['n_became_uncovered']}：失去覆盖 lost_coverage {h['n_lost_coverage']}，"
+             f"新增未覆盖需求 new_uncovered_demand {h['n_new_uncovered_demand']}",
+             f"变为覆盖 / became covered {h['n_became_covered']}（gained_coverage）；未覆盖网格需求消失 demand_gone "
+             f"{h['n_demand_gone']}",
+             f"盲区 / blind zones {h['n_blind_zones_before']} → {h['n_blind_zones_after']}：新盲区 new {h['n_new_zones']}，"
+             f"消失 gone {h['n_gone_zones']}", ""]
+    widths = (14, 10, 10, 9, 9, 9, 8, 8, 8)
+    head = ("区县 district", "需求(前)", "需求(后)", "覆盖率(前)", "覆盖率(后)", "变化(pp)", "失去覆盖", "新增未覆", "新获覆盖")
+    lines.append(_pad(head[0], widths[0]) + "".join(_pad(t, w, right=True) for t, w in zip(head[1:], widths[1:])))
+    for r in made.districts.itertuples(index=False):
+        cells = (f"{r.demand_before:.0f}", f"{r.demand_after:.0f}", _share(r.covered_share_before),
+                 _share(r.covered_share_after), _pp(r.change_pp), f"{r.n_lost_coverage:d}", f"{r.n_new_uncovered_demand:d}",
+                 f"{r.n_gained_coverage:d}")
+        lines.append(_pad((r.name or r.adcode).split(" / ")[0][:6], widths[0])
+                     + "".join(_pad(t, w, right=True) for t, w in zip(cells, widths[1:])))
+    return "\n".join(lines)
 
 
 # -- hotspot datasets ----------------------------------------------------------------------------------

@@ -172,6 +172,8 @@ class Report:
     params: list[tuple[str, str]]
     notes: list[str]
     result: CoverageResult = field(repr=False)
+    #: with ``compare_with``: the :class:`~yizhan.coverage.compare.Comparison` (then -> this report's data)
+    comparison: Any = field(default=None, repr=False)
 
     def context(self) -> dict[str, Any]:
         """What the template gets (escaped by Jinja2's autoescaping)."""
@@ -190,7 +192,7 @@ class Report:
 
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)), autoescape=True,
                                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        env.filters.update(pct=_pct, num=_num, metres=_metres)
+        env.filters.update(pct=_pct, num=_num, metres=_metres, signed_pp=_signed_pp)
         template = env.get_template(TEMPLATE.name)
         page = template.render(**self.context(), font_css="")
         if not embed_fonts:
@@ -223,7 +225,8 @@ def build_report(stations: pd.DataFrame, demand: DemandGrid | pd.DataFrame, *, a
                  created: pd.DataFrame | None = None, annual_targets: dict[str, dict[str, Any]] | None = None,
                  years: int | None = None, per_year: int | Sequence[int] | None = None, first_year: int | None = None,
                  source: str | None = None, now: datetime | None = None, tz: str = "Asia/Shanghai",
-                 hourly: bool = True) -> Report:
+                 hourly: bool = True, compare_with: CoverageResult | DemandGrid | pd.DataFrame | None = None,
+                 compare_name: str | None = None) -> Report:
     """The report of ``area`` (a province, city or district adcode or name).
 
     ``stations`` is a registry frame (every status: the cover counts them by type and status; the
@@ -235,6 +238,12 @@ def build_report(stations: pd.DataFrame, demand: DemandGrid | pd.DataFrame, *, a
     ``ANNUAL_TARGETS`` setting.  ``years`` with ``per_year`` (one count or one per year) adds the
     plan year by year (greedy, candidates at the uncovered cells of the area).  ``now`` (default:
     now in ``tz``) decides "this year".  ``source`` names the hotspot data in the parameters.
+
+    ``compare_with`` (earlier hotspots: a DemandGrid, a frame of points, or an analysis made with
+    the same options) adds the section "变化 / Change since ``compare_name``": the covered share of
+    the area and of its units then and now, the cells that lost or gained coverage, the new blind
+    zones and a map of the changed cells (:func:`yizhan.coverage.compare.compare_results`; demand
+    given as hotspots is analysed with these stations and options).
     """
     from ..geodata.boundaries import level_of, name_of
 
@@ -342,9 +351,18 @@ def build_report(stations: pd.DataFrame, demand: DemandGrid | pd.DataFrame, *, a
         tables["plan"] = pd.DataFrame([{"year": y.year, "k": int(y.k), "sites": len(y.sites), "gain": float(y.gain),
                                         "share_after": float(y.share_after)} for y in plan.years])
         figures["plan_share_before"] = float(plan.share_before)
+    comparison = change = None
+    if compare_with is not None:
+        comparison = _compare(compare_with, result, stations, demand_res=demand.res, metric=metric, group=group,
+                              threshold=threshold, thresholds=thresholds, network=network, floor=floor,
+                              name=compare_name, source=source)
+        change = _change_section(comparison, area, level)
+        figures["change"] = change["figures"]
+        tables["change_units"] = change["units"]
+        tables["change_zones"] = change["zones"]
     images, map_res = _charts(area=area, level=level, area_cells=area_cells, stations=stations, units=units,
                               threshold=threshold, hours=hours, types=types, plan=plan,
-                              target=(annual_targets.get("covered_share") or {}).get(group))
+                              target=(annual_targets.get("covered_share") or {}).get(group), change=change)
 
     figures["map_res"] = map_res
     p = result.params
@@ -369,8 +387,11 @@ def build_report(stations: pd.DataFrame, demand: DemandGrid | pd.DataFrame, *, a
                                      "候选点为该地区未覆盖网格中心，贪心求解 / greedy, candidates at uncovered cells"))
     from .. import __version__
 
+    if comparison is not None:
+        params.append(("对比数据 compared with", f"{figures['change']['before_name']}（变化 = 本报告数据 − 对比数据 / "
+                                               "change = this report's data − the earlier data）"))
     params.append(("软件 software", f"驿站通 yizhan {__version__}"))
-    return Report(area, area_name, level, now, figures, tables, images, params, notes, result)
+    return Report(area, area_name, level, now, figures, tables, images, params, notes, result, comparison)
 
 
 def report_from_registry(registry: Any, demand: DemandGrid | pd.DataFrame, *, area: str,
@@ -538,6 +559,84 @@ def _plan(result: CoverageResult, area_cells: pd.DataFrame, *, years: int, per_y
         raise ReportError(str(exc)) from None
 
 
+# -- change over time --------------------------------------------------------------------------------
+
+#: Colours of the cell changes on the change map (and in its legend).
+CHANGE_COLOURS: dict[str, str] = {"lost_coverage": "#d7191c", "new_uncovered_demand": "#fdae61",
+                                  "gained_coverage": "#1a9641", "demand_gone": "#74add1"}
+
+
+def _compare(compare_with: Any, result: CoverageResult, stations: pd.DataFrame, *, demand_res: int, metric: str,
+             group: str | None, threshold: float, thresholds: dict[str, float] | None, network: Any, floor: float,
+             name: str | None, source: str | None):  # noqa: ANN202
+    """The comparison of the earlier data (analysed here unless given as an analysis) with ``result``."""
+    from .compare import compare_results
+
+    if isinstance(compare_with, CoverageResult):
+        before = compare_with
+    else:
+        grid = compare_with if isinstance(compare_with, DemandGrid) else aggregate(compare_with, demand_res)
+        try:
+            before = analyze(stations, grid, metric=metric, group=group, hour=result.params.get("hour"),
+                             weekday=result.params.get("weekday", 0), threshold_m=threshold, thresholds=thresholds,
+                             network=network, floor=floor)
+        except ValueError as exc:
+            raise ReportError(str(exc)) from None
+    try:
+        return compare_results(before, result, before_name=name or "对比数据", after_name=source)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+
+
+def _change_section(comparison: Any, area: str, level: str) -> dict[str, Any]:
+    """The figures, tables and map data of the change section for ``area``: the area's row of the
+    comparison, the units one level below (as :func:`_units`), the changed cells in the area and the
+    new blind zones touching it (largest demand first)."""
+    from .compare import CHANGES
+
+    d = comparison.districts
+    own = d[(d["adcode"] == area) & (d["level"] == level)]
+    below = {"province": "city"}.get(level, "district")
+    rows = d[(d["level"] == below) & (d["adcode"] != "") & _inside(d["adcode"], area)]
+    if level == "district" or (level == "city" and len(rows) == 1 and rows["adcode"].iloc[0] == area):
+        rows = rows.iloc[:0]
+    units = pd.concat([rows.sort_values("adcode"), own.assign(name=own["name"] + "（合计）")], ignore_index=True)
+    units = units[["adcode", "name", "level", "demand_before", "demand_after", "covered_share_before",
+                   "covered_share_after", "change_pp"] + [f"n_{k}" for k in CHANGES] + ["n_new_zones"]]
+    cells = comparison.cells
+    area_cells = cells[_inside(cells["adcode"], area)].reset_index(drop=True)
+    counts = area_cells["change"].value_counts()
+    new, gone = comparison.new_zones, comparison.gone_zones
+    new_area = new[_zones_touching(new, area)].reset_index(drop=True)
+    gone_area = gone[_zones_touching(gone, area)].reset_index(drop=True)
+    first = own.iloc[0] if len(own) else None
+
+    def value(col: str) -> float:
+        return float(first[col]) if first is not None else float("nan")
+
+    h = comparison.headline
+    figures: dict[str, Any] = {
+        "before_name": h.get("before_name") or "对比数据", "after_name": h.get("after_name") or "本报告数据",
+        "covered_share_before": value("covered_share_before"), "covered_share_after": value("covered_share_after"),
+        "change_pp": value("change_pp"), "demand_before": value("demand_before"), "demand_after": value("demand_after"),
+        **{f"n_{k}": int(counts.get(k, 0)) for k in CHANGES},
+        "n_new_zones": int(len(new_area)), "n_gone_zones": int(len(gone_area)),
+    }
+    figures["n_became_uncovered"] = figures["n_lost_coverage"] + figures["n_new_uncovered_demand"]
+    figures["n_became_covered"] = figures["n_gained_coverage"]
+    zones = pd.DataFrame({
+        "zone": new_area["zone"].to_numpy(dtype=int), "districts": new_area["district_names"].astype(str).to_numpy(),
+        "n_cells": new_area["n_cells"].to_numpy(dtype=int), "area_km2": new_area["area_km2"].to_numpy(dtype=float),
+        "demand": new_area["demand"].to_numpy(dtype=float),
+        "n_lost_coverage": new_area["n_lost_coverage"].to_numpy(dtype=int),
+        "n_new_uncovered_demand": new_area["n_new_uncovered_demand"].to_numpy(dtype=int),
+        "lon": new_area["lon"].to_numpy(dtype=float), "lat": new_area["lat"].to_numpy(dtype=float),
+    }).head(TOP_BLIND_ZONES)
+    after = comparison.after.cells
+    return {"figures": figures, "units": units, "zones": zones, "cells": area_cells, "new_zones": new_area,
+            "now_cells": after[_inside(after["adcode"], area)]}
+
+
 # -- formatting ----------------------------------------------------------------------------------------
 
 def _pct(value: Any, digits: int = 1) -> str:
@@ -547,6 +646,18 @@ def _pct(value: Any, digits: int = 1) -> str:
     except (TypeError, ValueError):
         return "—"
     return "—" if not math.isfinite(v) else f"{v:.{digits}%}"
+
+
+def _signed_pp(value: Any, digits: int = 1) -> str:
+    """A change in percentage points with its sign: ``+1.2``, ``-3.0``, ``0.0``; ``—`` for NaN/None."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if not math.isfinite(v):
+        return "—"
+    text = f"{v:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
 
 
 def _num(value: Any, digits: int = 0) -> str:
@@ -692,7 +803,7 @@ def _png(fig: Any, dpi: int = 150) -> bytes:
 
 def _charts(*, area: str, level: str, area_cells: pd.DataFrame, stations: pd.DataFrame, units: pd.DataFrame,
             threshold: float, hours: pd.DataFrame | None, types: pd.DataFrame, plan: Any,
-            target: float | None) -> tuple[dict[str, bytes], int | None]:
+            target: float | None, change: dict[str, Any] | None = None) -> tuple[dict[str, bytes], int | None]:
     """The map and the charts (PNG) and the H3 resolution the map shows."""
     import matplotlib
 
@@ -709,6 +820,8 @@ def _charts(*, area: str, level: str, area_cells: pd.DataFrame, stations: pd.Dat
         images["types"] = _types_png(types)
         if plan is not None:
             images["plan"] = _plan_png(plan)
+        if change is not None:
+            images["change_map"] = _change_map_png(area, level, change, stations)
     return images, map_res
 
 
@@ -881,6 +994,117 @@ def _scale_bar(ax: Any) -> None:
     ax.plot([x0, x1], [y0, y0], color="#111111", linewidth=2, solid_capstyle="butt", zorder=6)
     ax.text((x0 + x1) / 2, y0 + (north - south) * 0.012, f"{nice} 公里", ha="center", va="bottom", fontsize=8, zorder=6,
             bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+
+
+def _change_map_png(area: str, level: str, change: dict[str, Any], stations: pd.DataFrame) -> bytes:
+    """The change map (PNG): the area's demand cells now in light grey, the changed cells coloured by
+    change, the outlines of the new blind zones, district outlines and the stations in service."""
+    import geopandas as gpd
+    import h3
+    import shapely
+    from matplotlib.collections import PolyCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from ..geodata.boundaries import geometry_of, load_boundaries
+    from . import hexgrid
+    from .compare import CHANGE_LABELS, CHANGES
+
+    outline = geometry_of(area)
+    height, km_per_px = 6.0, 0.0
+    if outline is not None:
+        west, south, east, north = outline.bounds
+        width_km = (east - west) * 111.32 * math.cos(math.radians((south + north) / 2))
+        ratio = (north - south) * 111.32 / max(width_km, 1e-9)
+        height = float(np.clip(5.8 * ratio, 4.0, 8.0))
+        km_per_px = width_km / (min(5.7, 8.0 / max(ratio, 1e-9)) * MAP_DPI)
+    fig = _figure(figsize=(7.6, height), axes=False)
+    grid = fig.add_gridspec(1, 2, width_ratios=[5.0, 1.55], wspace=0.03)
+    ax = fig.add_subplot(grid[0])
+    key = fig.add_subplot(grid[1])
+    key.axis("off")
+
+    def rings(h3_ids: Any) -> list[np.ndarray]:
+        polys = hexgrid.cell_polygons(hexgrid.str_to_cells(np.asarray(h3_ids, dtype=object)))
+        if not len(polys):
+            return []
+        coords, index = shapely.get_coordinates(shapely.get_exterior_ring(polys), return_index=True)
+        return np.split(coords, np.flatnonzero(np.diff(index)) + 1)
+
+    now = change["now_cells"]
+    if len(now):
+        ax.add_collection(PolyCollection(rings(now["h3"]), facecolors="#e3e3e3", edgecolors="none", zorder=1))
+    cells = change["cells"]
+    present = []
+    # cells narrower than ~7 pixels (a city or a province) are also marked with a hexagon of that size
+    res = int(hexgrid.cell_resolution(hexgrid.str_to_cells(cells["h3"].iloc[:1].to_numpy(dtype=object)))[0]) \
+        if len(cells) else 9
+    small = km_per_px > 0 and 2 * h3.average_hexagon_edge_length(res, unit="km") < 7 * km_per_px
+    for k in CHANGES:
+        sub = cells[cells["change"] == k]
+        if not len(sub):
+            continue
+        present.append(k)
+        colour = CHANGE_COLOURS[k]
+        ax.add_collection(PolyCollection(rings(sub["h3"]), facecolors=colour, edgecolors=colour, linewidths=0.4,
+                                         zorder=4))
+        if small:
+            ax.scatter(sub["lon"], sub["lat"], s=14, marker="h", c=colour, edgecolors="none", zorder=4)
+    zones = change["new_zones"]
+    if len(zones):
+        if small:                        # zones of a few cells would be dots: ringed at their centre
+            ax.scatter(zones["lon"], zones["lat"], s=18, facecolors="none", edgecolors="#67001f", linewidths=0.6,
+                       zorder=5)
+        gpd.GeoSeries(zones.geometry.to_numpy(), crs=4326).boundary.plot(ax=ax, color="#67001f", linewidth=0.9,
+                                                                          zorder=5)
+    districts = load_boundaries("district", within=area)
+    if len(districts):
+        districts.boundary.plot(ax=ax, color="#777777", linewidth=0.5, zorder=2)
+    if level == "province":
+        load_boundaries("city", within=area).boundary.plot(ax=ax, color="#333333", linewidth=0.9, zorder=2)
+    if outline is not None:
+        gpd.GeoSeries([outline], crs=4326).boundary.plot(ax=ax, color="#111111", linewidth=1.3, zorder=2)
+    st = stations
+    if len(st):
+        lon = pd.to_numeric(st["lon"], errors="coerce").to_numpy(dtype=float)
+        lat = pd.to_numeric(st["lat"], errors="coerce").to_numpy(dtype=float)
+        keep = np.isfinite(lon) & np.isfinite(lat) & (st["status"] == "在运营").to_numpy()
+        if outline is not None:
+            west, south, east, north = outline.bounds
+            keep &= (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
+        ax.scatter(lon[keep], lat[keep], s=float(np.clip(600 / max(int(keep.sum()), 1), 1.5, 8)), c="#1f4e9c",
+                   alpha=0.6, edgecolors="none", zorder=3)
+    if outline is not None:
+        west, south, east, north = outline.bounds
+        pad_x, pad_y = (east - west) * 0.03, (north - south) * 0.03
+        ax.set_xlim(west - pad_x, east + pad_x)
+        ax.set_ylim(south - pad_y, north + pad_y)
+    else:
+        ax.autoscale_view()
+    ax.set_aspect(1 / max(math.cos(math.radians(sum(ax.get_ylim()) / 2)), 0.1), adjustable="box", anchor="NE")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_color("#999999")
+    _scale_bar(ax)
+    handles = [Line2D([], [], linestyle="", marker="", label="网格变化")]
+    handles += [Patch(facecolor=CHANGE_COLOURS[k], label=CHANGE_LABELS[k][0]) for k in present]
+    if not present:
+        handles.append(Line2D([], [], linestyle="", marker="", label="（没有变化）"))
+    handles += [Patch(facecolor="#e3e3e3", label="现有需求网格"),
+                Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="#67001f", linestyle="", markersize=6,
+                       label="新盲区（圈出）") if small else
+                Line2D([], [], color="#67001f", linewidth=1.1, label="新盲区边界"),
+                Line2D([], [], marker="o", linestyle="", markerfacecolor="#1f4e9c", markeredgecolor="none",
+                       alpha=0.6, markersize=4, label="在运营站点")]
+    legend = key.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 1.0), frameon=False, fontsize=8,
+                        borderaxespad=0.0, handlelength=1.4, labelspacing=0.45)
+    legend.get_texts()[0].set_fontweight("bold")
+    legend.get_texts()[0].set_x(-18)
+    return _png(fig, dpi=MAP_DPI)
 
 
 def _units_png(units: pd.DataFrame, target: float | None) -> bytes:
