@@ -39,6 +39,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     overrides = dict(test_config or {})
     config = load_config(overrides.pop("HOME", None), **overrides)
     regions.check_region(config)      # an invalid REGION stops here, with a bilingual message
+    from .stations.model import normalize_annual_targets
+
+    config["ANNUAL_TARGETS"] = normalize_annual_targets(config.get("ANNUAL_TARGETS"))   # invalid: stops here too
     home = Path(config["HOME"])
     home.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=str(home), instance_relative_config=True)

@@ -25,6 +25,9 @@ class Context:
 
     def __init__(self, home: str | None) -> None:
         self.config = load_config(home)
+        from .stations.model import normalize_annual_targets   # light: the vocabulary only
+
+        self.config["ANNUAL_TARGETS"] = normalize_annual_targets(self.config.get("ANNUAL_TARGETS"))
         self.home = Path(self.config["HOME"])
         self._registry = None
 

@@ -399,7 +399,8 @@ def report_from_registry(registry: Any, demand: DemandGrid | pd.DataFrame, *, ar
     """:func:`build_report` with the registry's stations, proposals and this year's new stations,
     and the thresholds, time zone and ``ANNUAL_TARGETS`` of ``config`` (a :func:`yizhan.config.load_config`
     dict; defaults when None).  ``options`` go to :func:`build_report`."""
-    from ..config import DEFAULTS, check_annual_targets
+    from ..config import DEFAULTS
+    from ..stations.model import normalize_annual_targets
     from ..stations.proposals import listing
 
     config = config or {}
@@ -410,7 +411,7 @@ def report_from_registry(registry: Any, demand: DemandGrid | pd.DataFrame, *, ar
     targets = config.get("ANNUAL_TARGETS", DEFAULTS["ANNUAL_TARGETS"])
     settings: dict[str, Any] = {"proposals": listing(registry),
                                 "created": station_creations(registry, year=year, tz=tz),
-                                "annual_targets": check_annual_targets(targets),
+                                "annual_targets": normalize_annual_targets(targets),
                                 "thresholds": config.get("THRESHOLDS_M"), "tz": tz}
     return build_report(registry.stations(), demand, area=area, now=now, **(settings | options))
 

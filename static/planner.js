@@ -83,8 +83,8 @@
             type: f.type.value, hour: f.hour.value, metric: f.metric.value};
   }
   function coverageParams() {
-    var f = filters();
-    return {metric: f.metric, group: f.group, hour: f.hour};
+    var f = filters(), ds = form.elements.dataset;
+    return {metric: f.metric, group: f.group, hour: f.hour, dataset: ds ? ds.value : ''};
   }
   function outCrs() { return YZ.displayCrs === 'gcj02' ? 'gcj02' : ''; }
   // current view as a WGS-84 bbox (approximate inverse of the Amap shift: enough for a padded bbox)
@@ -417,6 +417,20 @@
       a.setAttribute('href', '/api/coverage/download?' + YZ.query(Object.assign({what: a.getAttribute('data-what'),
                                                                                  format: a.getAttribute('data-format')}, p)));
     });
+    box.setAttribute('data-dataset', p.dataset || '');
+    updateReport();
+  }
+  // "下载报告 / Download report" (logged-in users): the report of the area shown (district, else city,
+  // else province) with the chosen dataset and worker group
+  function updateReport() {
+    var f = filters(), area = f.district || f.city || f.province, hint = document.getElementById('report-hint');
+    document.querySelectorAll('#report-links a[data-format]').forEach(function (a) {
+      if (!area) { a.removeAttribute('href'); a.setAttribute('aria-disabled', 'true'); return; }
+      a.removeAttribute('aria-disabled');
+      a.setAttribute('href', '/api/report?' + YZ.query({area: area, format: a.getAttribute('data-format'),
+                                                       dataset: coverageParams().dataset, group: f.group}));
+    });
+    if (hint) hint.hidden = !!area;
   }
   function updateThreshold() {
     var g = filters().group, t = (cfg.thresholds || {})[g] || cfg.default_threshold || 1000;
@@ -454,11 +468,13 @@
       drawBoundaries();
       zoomToArea();
       renderSummary();
+      updateReport();
       return;  // moveend reloads the view
     }
     if (name === 'district') {
       zoomToArea();
       renderSummary();
+      updateReport();
       return;
     }
     if (name === 'type' || name === 'group') loadStations();
@@ -471,6 +487,7 @@
   });
 
   fillDistricts(form.elements.city.value);
+  YZ.datasetSelect(form.elements.dataset, null).then(updateDownloads);   // the form's change event reloads
   updateThreshold();
   updateDownloads();
   drawBoundaries();

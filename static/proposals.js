@@ -22,7 +22,10 @@
     el.classList.toggle('is-error', kind === 'error');
     el.classList.toggle('is-ok', kind === 'ok');
   }
-  function params() { return {group: groupSel.value, hour: hourSel.value, metric: 'great-circle'}; }
+  var datasetSel = document.getElementById('p-dataset');
+  function params() {
+    return {group: groupSel.value, hour: hourSel.value, metric: 'great-circle', dataset: datasetSel ? datasetSel.value : ''};
+  }
 
   // -- map --------------------------------------------------------------------------------------------
   var map = L.map('pick-map', {preferCanvas: true});
@@ -155,7 +158,8 @@
     candidateLayer.clearLayers();
     // /api/siting plans for the whole area: a district union gets the best sites inside its district
     // from a longer list
-    var q = {k: area.adcode ? 60 : 10, objective: 'mclp', solver: 'greedy', group: groupSel.value, metric: 'great-circle'};
+    var q = {k: area.adcode ? 60 : 10, objective: 'mclp', solver: 'greedy', group: groupSel.value, metric: 'great-circle',
+             dataset: datasetSel ? datasetSel.value : ''};
     boundariesReady.then(function () { return YZ.getJSON('/api/siting?' + YZ.query(q)); }).then(function (r) {
       var sites = (r && r.sites) || [];
       if (districtFeature) sites = sites.filter(function (s) { return featureContains(districtFeature, YZ.toMap(s.lon, s.lat)); });
@@ -282,6 +286,7 @@
 
   groupSel.addEventListener('change', function () { loadCandidates(); loadImpact(); });
   hourSel.addEventListener('change', loadImpact);
+  YZ.datasetSelect(datasetSel, function () { loadCandidates(); loadImpact(); });
   statusFilter.addEventListener('change', function () { reloadList(); });
   YZ.csrf();
   loadCandidates();

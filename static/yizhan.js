@@ -107,6 +107,25 @@
     if (e && e.zh) return e.zh + ' / ' + e.en;
     return '网络错误 / network error' + (e && e.message ? ' (' + e.message + ')' : '');
   };
+  // Hotspot dataset selector: fills <select> from GET /api/datasets (newest first, the newest selected:
+  // the analyses' default), shows its wrapper ([data-dataset-wrap]) when there is at least one dataset
+  // and calls onChange(id) when another is chosen.  Anonymous visitors (401) keep the default.
+  YZ.datasetSelect = function (sel, onChange) {
+    if (!sel) return Promise.resolve(null);
+    var wrap = sel.closest('[data-dataset-wrap]') || sel;
+    return YZ.getJSON('/api/datasets').then(function (list) {
+      list = list || [];
+      YZ.clear(sel);
+      list.forEach(function (d, i) {
+        sel.appendChild(YZ.el('option', {text: d.name + (i === 0 ? '（最新 / newest）' : ''),
+                                         attrs: {value: String(d.id), 'data-rows': d.rows}}));
+      });
+      wrap.hidden = !list.length;
+      sel.setAttribute('data-ready', '1');
+      if (onChange) sel.addEventListener('change', function () { onChange(sel.value); });
+      return list;
+    }).catch(function () { wrap.hidden = true; sel.setAttribute('data-ready', '1'); return null; });
+  };
   YZ.query = function (params) {
     var q = new URLSearchParams();
     Object.keys(params).forEach(function (k) {

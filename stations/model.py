@@ -26,9 +26,11 @@ plans:
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -331,6 +333,42 @@ def canonical_type(text: str) -> str:
         raise ValueError(f"未知站点类型 {text!r}，可选：{'、'.join(STATION_TYPES)} / unknown station "
                          f"type {text!r}")
     return found
+
+
+def normalize_annual_targets(value: Any) -> dict[str, dict[str, Any]]:
+    """The ``ANNUAL_TARGETS`` setting checked and normalised: ``{"new_stations": {type: count per
+    year}, "covered_share": {worker group: 0-1}}`` with canonical types and groups (a missing part
+    is empty; None means no targets).  ValueError (bilingual) when it is malformed."""
+    def bad(zh: str, en: str) -> ValueError:
+        return ValueError(f"设置 ANNUAL_TARGETS 无效：{zh}；应为 " + '{"new_stations": {站点类型: 每年新增数}, '
+                          f'"covered_share": {{劳动者群体: 0-1}}}} / invalid ANNUAL_TARGETS setting: {en}')
+
+    if value is None:
+        return {"new_stations": {}, "covered_share": {}}
+    if not isinstance(value, dict) or set(value) - {"new_stations", "covered_share"}:
+        raise bad(repr(value), f"{value!r} (keys: new_stations, covered_share)")
+    stations, shares = value.get("new_stations") or {}, value.get("covered_share") or {}
+    if not isinstance(stations, dict) or not isinstance(shares, dict):
+        raise bad("new_stations 与 covered_share 应为字典", "new_stations and covered_share must be mappings")
+    out: dict[str, dict[str, Any]] = {"new_stations": {}, "covered_share": {}}
+    for name, count in stations.items():
+        kind = normalize_type(str(name))
+        if kind not in STATION_TYPES:
+            raise bad(f"未知站点类型 {name!r}（可选：{'、'.join(STATION_TYPES)}）", f"unknown station type {name!r}")
+        if isinstance(count, bool) or not isinstance(count, (int, float)) or not math.isfinite(count) \
+                or count != int(count) or count < 0:
+            raise bad(f"{name} 的每年新增数应为非负整数，得到 {count!r}",
+                      f"the yearly count of {name} must be a whole number >= 0, got {count!r}")
+        out["new_stations"][kind] = int(count)
+    for name, share in shares.items():
+        group = find_group(str(name))
+        if group is None:
+            raise bad(f"未知劳动者群体 {name!r}（可选：{'、'.join(GROUPS)}）", f"unknown worker group {name!r}")
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise bad(f"{name} 的覆盖率目标应在 0 到 1 之间，得到 {share!r}",
+                      f"the covered-share target of {name} must be within 0..1, got {share!r}")
+        out["covered_share"][group] = float(share)
+    return out
 
 
 def empty_frame() -> pd.DataFrame:

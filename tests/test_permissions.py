@@ -51,6 +51,10 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/history/batches/<string(maxlength=40):batch>/undo"): "planner",
     ("GET", "/api/users"): "admin", ("POST", "/api/users"): "admin",
     ("PATCH", "/api/users/<int(max=2147483647):user_id>"): "admin",
+    ("GET", "/api/datasets"): "login", ("POST", "/api/datasets"): "planner",
+    ("PATCH", "/api/datasets/<int(max=2147483647):dataset_id>"): "planner",
+    ("DELETE", "/api/datasets/<int(max=2147483647):dataset_id>"): "planner",
+    ("GET", "/api/report"): "login", ("GET", "/datasets"): "planner",
 }
 NEEDS = {"public": 0, "login": 1, "district": 1, "planner": 2, "admin": 3}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -71,7 +75,8 @@ def world(home: Path, tmp_path: Path, database_url):
     own = props.submit(reg, {"username": "tianhe", "role": "district", "adcode": "440106"}, lon=113.3300,
                        lat=23.1300, name="天河驿站", type="工会爱心驿站")
     values = {"station_id": "T1", "pid": own["id"], "other_pid": other["id"], "history_id": int(reg.history("T1").iloc[0]["id"]),
-              "batch": batch, "user_id": ids["haizhu"], "filename": "yizhan.css"}
+              "batch": batch, "user_id": ids["haizhu"], "filename": "yizhan.css",
+              "dataset_id": 1}
     return app, reg, values
 
 

@@ -17,7 +17,9 @@ from click.testing import CliRunner
 from conftest import clear_settings
 
 from yizhan.cli import main
-from yizhan.config import DEFAULTS, check_annual_targets, load_config
+from yizhan.app import create_app
+from yizhan.config import DEFAULTS, load_config
+from yizhan.stations.model import normalize_annual_targets as check_annual_targets
 from yizhan.coverage import siting
 from yizhan.coverage.analysis import CoverageResult
 from yizhan.coverage.plan import plan_sites, plan_years
@@ -264,13 +266,21 @@ def test_annual_targets_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     home.mkdir()
     (home / "config.py").write_text('ANNUAL_TARGETS = {"new_stations": {"爱心驿站": 150, "司机之家": 20}, '
                                     '"covered_share": {"外卖骑手": 0.95, "货车司机": 1}}\n', encoding="utf-8")
-    assert load_config(home)["ANNUAL_TARGETS"] == {"new_stations": {"工会爱心驿站": 150, "司机之家": 20},
-                                                   "covered_share": {"外卖配送员": 0.95, "货车司机": 1.0}}
+    # read as written by config (the bottom layer), made canonical by the vocabulary when the app or CLI starts
+    assert check_annual_targets(load_config(home)["ANNUAL_TARGETS"]) == {
+        "new_stations": {"工会爱心驿站": 150, "司机之家": 20}, "covered_share": {"外卖配送员": 0.95, "货车司机": 1.0}}
     monkeypatch.setenv("YIZHAN_ANNUAL_TARGETS", '{"covered_share": {"快递员": 0.9}}')
-    assert load_config(home)["ANNUAL_TARGETS"] == {"new_stations": {}, "covered_share": {"快递员": 0.9}}
+    assert check_annual_targets(load_config(home)["ANNUAL_TARGETS"]) == {"new_stations": {},
+                                                                         "covered_share": {"快递员": 0.9}}
     monkeypatch.setenv("YIZHAN_ANNUAL_TARGETS", '{"covered_share": {"快递员": 90}}')
     with pytest.raises(ValueError, match="ANNUAL_TARGETS.*0..1"):
-        load_config(home)
+        create_app({"HOME": str(home)})
+    from click.testing import CliRunner
+
+    from yizhan.cli import main
+
+    refused = CliRunner().invoke(main, ["--home", str(home), "history"])
+    assert refused.exit_code == 1 and "invalid ANNUAL_TARGETS" in refused.output and "Traceback" not in refused.output
     assert DEFAULTS["ANNUAL_TARGETS"] == {"new_stations": {"工会爱心驿站": 200}, "covered_share": {}}
 
 

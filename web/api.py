@@ -48,7 +48,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 RIDE_SPEED_KMH = 15.0
 DETOUR_FACTOR = 1.3
 METRICS = ("great-circle", "grid", "network")
-COVERAGE_PARAMS = {"metric", "group", "hour", "res", "threshold_m"}
+COVERAGE_PARAMS = {"metric", "group", "hour", "res", "threshold_m", "dataset"}
 MAX_THRESHOLD_M = 1_000_000.0
 MAX_LIMIT = 100_000
 MAX_SITES = 200
@@ -98,13 +98,30 @@ def _zoom(a: dict[str, str]) -> float | None:
 
 
 # -- coverage parameters -----------------------------------------------------------------------------
+def dataset_param(a: dict[str, str]) -> dict[str, Any] | None:
+    """The hotspot dataset of the ``dataset`` parameter (its record; 404 when unknown), or the newest
+    dataset when absent, or None when there is none (then the configured hotspot file)."""
+    from ..coverage.datasets import DatasetNotFound
+
+    raw = a.get("dataset", "").strip()
+    if raw and not (raw.isdigit() and len(raw) <= 10):
+        raise ApiError("参数 dataset 应为数据集编号（整数）", "parameter dataset must be a dataset id (an integer)",
+                       field="dataset")
+    try:
+        return services().dataset(raw or None)
+    except DatasetNotFound:
+        raise ApiError(f"热点数据集不存在：{raw}", f"no such hotspot dataset: {raw}", status=404,
+                       field="dataset") from None
+
+
 def _coverage_args(a: dict[str, str]) -> dict[str, Any]:
-    """metric, group, hour, res, threshold_m from the query (validated)."""
+    """metric, group, hour, res, threshold_m, dataset (a record or None) from the query (validated)."""
     threshold = _optional_number(a, "threshold_m", 0, MAX_THRESHOLD_M)
     if threshold is not None and threshold <= 0:
         raise ApiError("参数 threshold_m 应大于 0", "parameter threshold_m must be greater than 0", field="threshold_m")
     return {"metric": choice(a, "metric", METRICS, "great-circle"), "group": _group(a.get("group", "")),
-            "hour": integer(a, "hour", None, 0, 23), "res": integer(a, "res", 9, 7, 11), "threshold_m": threshold}
+            "hour": integer(a, "hour", None, 0, 23), "res": integer(a, "res", 9, 7, 11), "threshold_m": threshold,
+            "dataset": dataset_param(a)}
 
 
 def _no_hotspots() -> ApiError:
@@ -456,8 +473,10 @@ def _params(result: Any) -> dict[str, Any]:
 def coverage_summary():  # noqa: ANN201
     """Per-district, per-city and total coverage figures."""
     a = args(COVERAGE_PARAMS)
-    result, _ = _coverage(a)
+    result, p = _coverage(a)
+    ds = p["dataset"]
     return _json({"params": _params(result), "rows": result.summary.to_dict(orient="records"),
+                  "dataset": {"id": ds["id"], "name": ds["name"]} if ds else None,
                   "covered_share": result.covered_share, "total_demand": float(result.cells["demand"].sum()),
                   "n_cells": len(result.cells), "n_blank_spots": len(result.blank_spots),
                   "n_blind_zones": len(result.blind_zones),
@@ -475,11 +494,11 @@ def coverage_hourly():  # noqa: ANN201
 
     from ..coverage import coverage_by_hour
 
-    a = args({"metric", "group", "res", "threshold_m"})
+    a = args({"metric", "group", "res", "threshold_m", "dataset"})
     p = _coverage_args(a)
     svc = services()
     network = _network_for(p["metric"])
-    demand = svc.demand(p["res"])
+    demand = svc.demand(p["res"], dataset=p["dataset"])
     if demand is None:
         raise _no_hotspots()
     cache = _api_cache().setdefault("hourly", {})
@@ -560,7 +579,8 @@ def coverage_download():  # noqa: ANN201
             data = buf.getvalue()
     group_slug = model.GROUPS_EN.get(p["group"] or "", "").replace("'", "").replace(" ", "-")
     name = f"yizhan-{what}-{p['metric']}" + (f"-{group_slug}" if group_slug else "") \
-        + (f"-h{p['hour']:02d}" if p["hour"] is not None else "") + f"-res{p['res']}.{fmt}"
+        + (f"-h{p['hour']:02d}" if p["hour"] is not None else "") + f"-res{p['res']}" \
+        + (f"-dataset{p['dataset']['id']}" if p["dataset"] else "") + f".{fmt}"
     return send_file(io.BytesIO(data), mimetype=_MIMETYPES[fmt], as_attachment=True, download_name=name)
 
 
@@ -884,3 +904,6 @@ def proposals_build(pid: int):  # noqa: ANN201
     if hasattr(services(), "invalidate"):
         services().invalidate()             # the station index and coverage see the new station at once
     return _json(station, 201)
+
+
+from . import datasets as _datasets  # noqa: E402,F401  (the /api/datasets and /api/report routes of this blueprint)

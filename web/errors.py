@@ -101,7 +101,9 @@ def integer(values: dict[str, str], name: str, default: int | None, lo: int, hi:
 
 def choice(values: dict[str, str], name: str, options: tuple[str, ...], default: str) -> str:
     """One of ``options`` (``default`` when absent)."""
-    raw = str(values.get(name, "")).strip() or default
+    # only blanks are trimmed: str.strip() would also eat control characters such as \x1c (then the
+    # default would answer a request the schema calls invalid)
+    raw = str(values.get(name, "")).strip(" \t\r\n") or default
     if raw not in options:
         raise ApiError(f"参数 {name} 应为 {' / '.join(options)}", f"parameter {name} must be one of {', '.join(options)}",
                        field=name)

@@ -24,6 +24,7 @@ bp = Blueprint("openapi", __name__)
 OPEN_AT_PATTERN = (r"^(?:(?:[01]?[0-9]|2[0-3]):[0-5][0-9]|[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
                    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?)$")
 CRS = ["wgs84", "gcj02", "bd09"]
+ENCODINGS = ["auto", "utf-8", "utf-8-sig", "gbk", "gb18030", "utf-16"]
 #: 409 of a registry write that collided with a concurrent one.
 CONFLICT = ("The change collided with concurrent ones (the same new station id created twice, a station that kept "
             "changing under an edit without If-Match); nothing was written: try again.")
@@ -82,10 +83,13 @@ def _parameters() -> dict[str, dict[str, Any]]:
         "threshold_m": _q("threshold_m", {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1000000},
                           "Coverage threshold in metres (default: the group's)."),
         "zoom": _q("zoom", {"type": "number", "minimum": 0, "maximum": 24}, "Map zoom level (level of detail)."),
+        "dataset": _q("dataset", {"type": "string", "pattern": "^([0-9]{1,10})?$", "maxLength": 10, "default": ""},
+                      "Hotspot dataset id (GET /api/datasets); empty: the newest dataset, or the configured hotspot "
+                      "file (HOTSPOTS_FILE / the sample) when there is none. An unknown id answers 404."),
     }
 
 
-COVERAGE = ["metric", "group", "hour", "res", "threshold_m"]
+COVERAGE = ["metric", "group", "hour", "res", "threshold_m", "dataset"]
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -101,7 +105,7 @@ def _errors(*codes: int, **override: str) -> dict[str, Any]:
             412: "If-Match names a version that is no longer current: the station was changed by "
                  "someone else since (a station deleted meanwhile answers 404). Nothing was changed; error.current is the station now, its version "
                  "error.version and the ETag header — reload and edit again.",
-            415: "Unsupported file type.",
+            415: "Unsupported file type.", 503: "Service unavailable.",
             429: "Too many requests from this client (rate limit; see Retry-After)."}
     text.update({int(k[1:]): v for k, v in override.items()})
     return {str(c): _error_response(text[c]) for c in codes}
@@ -270,7 +274,18 @@ def _schemas() -> dict[str, Any]:
                 "covered_share": N_NUMBER, "mean_distance_m": N_NUMBER, "n_cells": INTEGER,
                 "n_blank_spots": INTEGER, "n_blind_zones": INTEGER}}},
             "covered_share": N_NUMBER, "total_demand": NUMBER, "n_cells": INTEGER, "n_blank_spots": INTEGER,
-            "n_blind_zones": INTEGER, "admin_blind_zones": {"type": "array", "items": {"type": "object"}}}},
+            "n_blind_zones": INTEGER, "admin_blind_zones": {"type": "array", "items": {"type": "object"}},
+            "dataset": _nullable({"type": "object", "properties": {"id": INTEGER, "name": STRING},
+                                  "description": "the hotspot dataset analysed (null: the hotspot file)"})}},
+        "Dataset": {"type": "object", "required": ["id", "name", "rows", "created_at"], "properties": {
+            "id": INTEGER, "name": STRING, "rows": {**INTEGER, "description": "rows kept"},
+            "skipped": {**INTEGER, "description": "bad rows skipped (skip_bad_rows)"},
+            "kind": {"type": "string", "enum": ["points", "cells"]}, "crs": {"type": "string", "enum": CRS},
+            "source_name": STRING, "bytes": {**INTEGER, "description": "size of the file as uploaded"},
+            "sha256": {**STRING, "description": "of the stored (normalised) file"},
+            "created_at": {**STRING, "format": "date-time"}, "created_by": STRING,
+            "problems": {"type": "array", "items": {"type": "object"},
+                         "description": "(upload answer only) the problems of the rows skipped"}}},
         "CorridorGap": {"type": "object", "required": ["from_km", "to_km", "length_km", "direction", "piece",
                                                        "from_lon", "from_lat", "to_lon", "to_lat"],
                         "properties": {"from_km": NUMBER, "to_km": NUMBER,
@@ -454,6 +469,18 @@ def _paths() -> dict[str, Any]:
     batch = {"name": "batch", "in": "path", "required": True,
              "schema": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": r"^[0-9a-f]+$"}}
 
+    did = {"name": "dataset_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0,
+                                                                             "maximum": 2147483647}}
+    upload_params = [
+        _q("name", {"type": "string", "minLength": 1, "maxLength": 200}, "Dataset name (required; e.g. "
+           "2026年10月 平台订单); in the form for multipart."),
+        _q("filename", {"type": "string", "maxLength": 200}, "File name (its suffix gives the format; "
+           "default upload.csv)."),
+        _q("crs", {"type": "string", "enum": CRS, "default": "wgs84"}, "Coordinate system of the file."),
+        _q("skip_bad_rows", {"type": "string", "enum": ["0", "1", "true", "false"], "default": "0"},
+           "Skip bad rows (counted) instead of refusing the file."),
+        _q("encoding", {"type": "string", "enum": ENCODINGS, "default": "auto"}, "Text encoding of a CSV.")]
+
     def limit(default: int) -> dict[str, Any]:
         return _q("limit", {"type": "integer", "minimum": 1, "maximum": 100000, "default": default},
                   "Most features returned.")
@@ -519,7 +546,7 @@ def _paths() -> dict[str, Any]:
         "/api/coverage/summary": {"get": _get("Per-district coverage summary", cov,
                                               {**_ok(_ref("Summary")), **_errors(400, 404, 409, 429)}, tag="coverage")},
         "/api/coverage/hourly": {"get": _get(
-            "Coverage for each hour of the day", [P["metric"], P["group"], P["res"], P["threshold_m"]],
+            "Coverage for each hour of the day", [P["metric"], P["group"], P["res"], P["threshold_m"], P["dataset"]],
             {**_ok({"type": "array", "minItems": 24, "maxItems": 24, "items": _ref("HourlyRow")}),
              **_errors(400, 404, 409, 429)}, tag="coverage")},
         "/api/coverage/download": {"get": _get(
@@ -570,6 +597,63 @@ def _paths() -> dict[str, Any]:
              _q("time_limit_s", {"type": "number", "minimum": 1, "maximum": 20, "default": 20},
                 "Time limit of the exact solver (seconds)."), *cov],
             {**_ok(_ref("Plan")), **_errors(400, 404, 409, 429)}, tag="siting")},
+        "/api/datasets": {
+            "get": _get("Hotspot datasets, newest first (any logged-in account)", [],
+                        {**_ok({"type": "array", "items": _ref("Dataset")}), **_errors(400, 401)},
+                        tag="datasets", security=True),
+            "post": {**_write(
+                "post", "Upload a hotspot file as a dataset (planner, admin) — streamed to disk, all or nothing",
+                None, {**_ok(_ref("Dataset"), "Created", status="201"),
+                       **_errors(400, 401, 403, 409, 413, 415, e409="A dataset of this name exists.",
+                                 e413="The file is larger than DATASET_MAX_BYTES (default 500 MB).")},
+                tag="datasets", params=upload_params,
+                description="The file is the raw request body (application/octet-stream, text/csv …; chunked "
+                            "transfer accepted; name, filename, crs, skip_bad_rows, encoding as query "
+                            "parameters) or the field `file` of a multipart/form-data body (the other fields "
+                            "in the form). CSV, Parquet, XLSX, GeoJSON (XLSX/GeoJSON at most 50 MB), in "
+                            "WGS-84, GCJ-02 or BD-09. 400 lists the problems by row and column "
+                            "(error.problems: row, column, zh, en) and nothing is stored, unless "
+                            "skip_bad_rows=1 (then they are skipped and counted)."),
+                "requestBody": {"required": True, "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {"schema": {"type": "object", "required": ["file", "name"],
+                                                       "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "crs": {"type": "string", "enum": CRS},
+                        "skip_bad_rows": {"type": "string", "enum": ["0", "1", "true", "false"]},
+                        "encoding": {"type": "string", "enum": ENCODINGS}}}}}}},
+        },
+        "/api/datasets/{dataset_id}": {
+            "patch": _write("patch", "Rename a hotspot dataset (planner, admin)",
+                            {"type": "object", "additionalProperties": False, "required": ["name"],
+                             "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}}},
+                            {**_ok(_ref("Dataset")), **_errors(400, 401, 403, 404, 409, 413,
+                                                               e409="A dataset of this name exists.")},
+                            tag="datasets", params=[did]),
+            "delete": _write("delete", "Remove a hotspot dataset and its file (planner, admin)",
+                             {"type": "object", "additionalProperties": False, "properties": {}},
+                             {**_ok({"type": "object", "properties": {"deleted": INTEGER, "name": STRING}}),
+                              **_errors(400, 401, 403, 404, 405, 413, e405="An id beyond 2147483647 matches no "
+                                                                         "dataset route (405).")},
+                             tag="datasets", params=[did],
+                             body_required=False),
+        },
+        "/api/report": {"get": _get(
+            "Coverage report of a province, city or district (PDF or self-contained HTML)",
+            [_q("area", {"type": "string", "pattern": "^[0-9]{6}$"}, "6-digit adcode of the area.", required=True),
+             _q("format", {"type": "string", "enum": ["pdf", "html"], "default": "pdf"}, "File format."),
+             P["dataset"], P["group"]],
+            {"200": {"description": "The report (Content-Disposition: attachment)", "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "text/html": {"schema": {"type": "string"}}}},
+             **_errors(400, 401, 403, 404, 429, 503, e403="The area is outside your scope (a district union: "
+                                                          "only its own district).",
+                       e404="Unknown area or dataset, or no hotspot data.",
+                       e503="format=pdf and no Chromium on the server (download the HTML).")},
+            tag="datasets", security=True,
+            description="Built like `yizhan report --area ADCODE [--dataset ID] [--group G]`: key figures, the "
+                        "map, charts and tables, in Chinese.")},
         "/api/proposals": {
             "get": _get("Proposals visible to the user",
                         [_q("status", {"type": "string", "enum": statuses}, "Only this status.")],

@@ -396,6 +396,15 @@ def _waiting_groups(stations: Any, prefix: str) -> list[dict[str, Any]]:
             for c in order]
 
 
+@bp.route("/datasets")
+@require("planner", "admin")
+def datasets():
+    """Hotspot datasets (planners, admins): upload with the validation report, list, rename, delete."""
+    limit = int(current_app.config.get("DATASET_MAX_BYTES") or 0)
+    return render_template("datasets.html", max_mb=round(limit / 1048576) if limit else None,
+                           page_config=_page_config(max_bytes=limit))
+
+
 @bp.route("/registry/waiting")
 @require("planner", "admin")
 def registry_waiting():

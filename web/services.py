@@ -22,6 +22,8 @@ from ..stations.storage import Registry
 log = logging.getLogger(__name__)
 
 _RESULT_CACHE = 16
+#: Demand grids kept (one per dataset and resolution).
+_DEMAND_CACHE = 4
 
 
 class Services:
@@ -41,6 +43,8 @@ class Services:
         self._ways: tuple[tuple, Any] | None = None     # ((path, mtime_ns), ways frame or the read error)
         self._corridors: OrderedDict[tuple, Any] = OrderedDict()
         self._version = (0.0, -1)   # (checked at, registry version)
+        self._datasets = None
+        self._newest: tuple[float, Any] = (0.0, None)      # (checked at, newest dataset record or None)
 
     # -- stations -------------------------------------------------------------------------------
     def registry_version(self) -> int:
@@ -81,22 +85,99 @@ class Services:
             path = self.home / path
         return path if path.is_file() else None
 
-    def demand(self, res: int = 9):  # noqa: ANN201
-        """The demand grid at ``res`` from the hotspot file (None when there is no file)."""
-        from ..coverage import aggregate, read_hotspots
+    # -- hotspot datasets ---------------------------------------------------------------------------
+    def datasets(self):  # noqa: ANN201
+        """The :class:`~yizhan.coverage.datasets.DatasetStore` of the home (``DATASET_MAX_BYTES``)."""
+        if self._datasets is None:
+            from ..coverage.datasets import DatasetStore
 
+            with self._lock:
+                if self._datasets is None:
+                    self._datasets = DatasetStore(self.registry, self.home,
+                                                  max_bytes=self.config.get("DATASET_MAX_BYTES"),
+                                                  tz=self.config["TIMEZONE"])
+        limit = self.config.get("DATASET_MAX_BYTES")
+        if limit and int(limit) != self._datasets.max_bytes:       # the setting changed (tests)
+            self._datasets.max_bytes = int(limit)
+        return self._datasets
+
+    def newest_dataset(self) -> dict[str, Any] | None:
+        """The newest hotspot dataset (None when there is none), read at most every
+        ``REGISTRY_POLL_S`` seconds; :meth:`datasets_changed` forces a fresh read."""
+        checked, record = self._newest
+        now = time.monotonic()
+        max_age = 0.0 if self.config.get("TESTING") else float(self.config.get("REGISTRY_POLL_S", 1.0))
+        if checked == 0.0 or now - checked >= max_age:
+            record = self.datasets().newest()
+            self._newest = (now, record)
+        return record
+
+    def dataset(self, dataset_id: Any = None) -> dict[str, Any] | None:
+        """The dataset the maps use: ``dataset_id``'s record (DatasetNotFound when unknown), else the
+        newest dataset, else None (then the hotspot file)."""
+        if dataset_id is None or str(dataset_id).strip() == "":
+            return self.newest_dataset()
+        return self.datasets().require(dataset_id)
+
+    def datasets_changed(self, removed: int | None = None) -> None:
+        """A dataset was added, renamed or removed through the app: forget the newest one, and
+        the demand grids and results of a removed one."""
+        self._newest = (0.0, None)
+        if removed is not None:
+            with self._lock:
+                self._demand = {k: v for k, v in self._demand.items() if not (k[0][0] == "dataset"
+                                                                           and k[0][1] == int(removed))}
+                for key in [k for k in self._results if k[-1][0] == "dataset" and k[-1][1] == int(removed)]:
+                    self._results.pop(key, None)
+
+    def demand_source(self, dataset: Any = None) -> tuple | None:
+        """What a demand grid is made of, as a cache key: ``("dataset", id, sha256)`` for a hotspot
+        dataset (``dataset``: an id or a record; None: the newest, if any), else ``("file", path,
+        mtime_ns)`` of the hotspot file, or None when there is neither."""
+        record = dataset if isinstance(dataset, dict) else self.dataset(dataset)
+        if record is not None:
+            return ("dataset", int(record["id"]), record["sha256"])
         path = self.hotspots_file()
         if path is None:
             return None
-        key = (str(path), path.stat().st_mtime_ns, int(res))
+        return ("file", str(path), path.stat().st_mtime_ns)
+
+    def _points(self, source: tuple):  # noqa: ANN202
+        from ..coverage import read_hotspots
+
+        if source[0] == "dataset":
+            points = self.datasets().hotspots(source[1])
+            points.attrs["source"] = f"dataset:{source[1]} {points.attrs['dataset']['name']}"
+        else:
+            points = read_hotspots(source[1], tz=self.config["TIMEZONE"], skip_bad_rows=True)
+            points.attrs["source"] = Path(source[1]).name
+        return points
+
+    def hotspot_points(self, dataset: Any = None):  # noqa: ANN201
+        """The hotspot points (as read_hotspots returns them) of ``dataset`` (see :meth:`demand_source`),
+        None without any; ``attrs["source"]`` names them."""
+        source = self.demand_source(dataset)
+        return None if source is None else self._points(source)
+
+    def demand(self, res: int = 9, dataset: Any = None):  # noqa: ANN201
+        """The demand grid at ``res`` of ``dataset`` (an id or record; None: the newest dataset, else
+        the hotspot file); None when there is no hotspot data.  Kept per (dataset id, sha256) or
+        (file, mtime) and resolution: each dataset's grid is built once (the last few kept)."""
+        source = self.demand_source(dataset)
+        return None if source is None else self._grid(source, res)
+
+    def _grid(self, source: tuple, res: int):  # noqa: ANN202
+        from ..coverage import aggregate
+
+        key = (source, int(res))
         hit = self._demand.get(key)
         if hit is None:
             with self._lock:
                 hit = self._demand.get(key)
                 if hit is None:
-                    points = read_hotspots(path, tz=self.config["TIMEZONE"], skip_bad_rows=True)
-                    hit = aggregate(points, int(res))
-                    self._demand = {key: hit}
+                    hit = aggregate(self._points(source), int(res))
+                    kept = list(self._demand.items())[-(_DEMAND_CACHE - 1):]
+                    self._demand = {**dict(kept), key: hit}
         return hit
 
     # -- road network -------------------------------------------------------------------------------
@@ -118,14 +199,17 @@ class Services:
 
     # -- coverage -------------------------------------------------------------------------------------
     def coverage(self, *, metric: str = "great-circle", group: str | None = None, hour: int | None = None,
-                 res: int = 9, threshold_m: float | None = None):  # noqa: ANN201
-        """A cached :class:`~yizhan.coverage.CoverageResult` (None without hotspot data)."""
+                 res: int = 9, threshold_m: float | None = None, dataset: Any = None):  # noqa: ANN201
+        """A cached :class:`~yizhan.coverage.CoverageResult` (None without hotspot data) of ``dataset``
+        (an id or record; None: the newest dataset, else the hotspot file).  Cached per parameters,
+        registry version and demand source (dataset id and sha256, or file and mtime)."""
         from ..coverage import analyze
 
-        demand = self.demand(res)
-        if demand is None:
+        source = self.demand_source(dataset)
+        if source is None:
             return None
-        key = (metric, group, hour, res, threshold_m, self.registry.version(), id(demand))
+        demand = self._grid(source, res)
+        key = (metric, group, hour, res, threshold_m, self.registry.version(), source)
         hit = self._results.get(key)
         if hit is not None:
             self._results.move_to_end(key)
