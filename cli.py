@@ -219,9 +219,9 @@ def _write_outcome(registry, outcome, *, provider: str, user: str, batch: str): 
     """Write one geocoding outcome to the registry (one history entry in ``batch``): a located
     station gets its coordinates, precision and status; a waiting one its candidate.  Skipped when
     the station is no longer waiting (placed by someone meanwhile).  Returns ``outcome``."""
-    from .geodata import boundaries
     from .geodata.crs import from_wgs84
     from .stations import model
+    from .stations.geocode import placed_adcode
 
     current = registry.get(outcome.id)
     if current is None or current["status"] != model.STATUS_WAITING:
@@ -232,8 +232,9 @@ def _write_outcome(registry, outcome, *, provider: str, user: str, batch: str): 
         changes = {"lon": outcome.lon, "lat": outcome.lat, "orig_lon": round(olon, 7), "orig_lat": round(olat, 7),
                    "orig_crs": orig_crs, "precision": outcome.precision,
                    "status": current["located_status"] or "在运营", "located_status": "", "candidate": ""}
-        if not current["adcode"]:
-            changes["adcode"] = str(boundaries.district_of([outcome.lon], [outcome.lat])[0] or "")
+        adcode = placed_adcode(current["adcode"], outcome.lon, outcome.lat)
+        if adcode != current["adcode"]:
+            changes["adcode"] = adcode
         note = f"geocode {provider}: {outcome.label or outcome.query}"[:500]
     elif outcome.candidate is not None:
         text = json.dumps(outcome.candidate, ensure_ascii=False)

@@ -791,3 +791,23 @@ def _decide(sid: str, adcode: str, query: str, answer: Answer | None, from_cache
     return Outcome(sid, status, answer.precision, answer.lon, answer.lat, answer.provider,
                    _candidate(answer, query) if reasons else None, from_cache, "", label=answer.label,
                    query=query, level=answer.level, score=answer.score, reason="; ".join(reasons))
+
+
+def placed_adcode(stated: str, lon: float, lat: float) -> str:
+    """The district of a waiting station once located at (lon, lat), WGS-84: a stated district is
+    kept (the point was checked against it); a city stated for want of a known district (441900,
+    or 440300 for an unknown new area such as 大鹏新区) becomes the district the point lies in when
+    that lies inside the city; an empty one is found from the location."""
+    from ..geodata.boundaries import area_prefix, district_of, level_of
+
+    stated = str(stated or "")
+    if stated and level_of(stated) in (None, "district"):
+        return stated
+    found = str(district_of([lon], [lat])[0] or "")
+    if not stated:
+        return found
+    try:
+        prefix = area_prefix(stated)
+    except ValueError:
+        return stated
+    return found if found and found.startswith(prefix) else stated

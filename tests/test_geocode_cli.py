@@ -336,3 +336,16 @@ def test_an_export_with_waiting_stations_imports_back_unchanged(home: Path, tmp_
     assert "待定位 4" in result.stdout and "candidate" not in result.stderr
     cols = ["id", "name", "status", "located_status", "adcode", "lon", "lat", "precision"]
     pd.testing.assert_frame_equal(registry(other).stations()[cols], reg.stations()[cols])
+
+
+def test_a_station_filed_under_its_city_gets_its_district_once_located(home: Path, tmp_path: Path) -> None:
+    rows = [("大鹏新区驿站", "工会爱心驿站", "大鹏新区", "深圳市", "葵涌街道某路1号", "", "", "")]
+    reg = imported(home, tmp_path, rows)
+    assert reg.stations()["adcode"].tolist() == ["440300"]          # 大鹏新区 is not in the boundary data: the city
+    point = (114.47, 22.59)
+    expected = str(boundaries.district_of([point[0]], [point[1]])[0])
+    assert expected.startswith("4403") and expected != "440300"
+    with AmapStub({"葵涌": amap_geocode(*gcj(point), "门牌号")}) as stub:
+        assert geocode(home, stub).exit_code == 0
+    row = reg.stations().iloc[0]
+    assert row["status"] == "在运营" and row["adcode"] == expected

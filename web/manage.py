@@ -325,22 +325,6 @@ def _accepted_candidate(current: Station) -> tuple[float, float, str]:
     return lon, lat, precision if precision in model.PRECISIONS else ""
 
 
-def _placed_adcode(stated: str, lon: float, lat: float) -> str:
-    """The district of a placed station that stated ``stated``: a district keeps it (the point was
-    checked against it); a city stated for want of a known district (441900, or 440300 for an
-    unknown new area) becomes the district the point lies in, when that lies inside the city."""
-    from ..geodata.boundaries import area_prefix, district_of, level_of
-
-    if not stated or level_of(stated) in (None, "district"):
-        return stated
-    found = str(district_of([lon], [lat])[0] or "")
-    try:
-        prefix = area_prefix(stated)
-    except ValueError:
-        return stated
-    return found if found and found.startswith(prefix) else stated
-
-
 def _update(station_id: str, current: Station, values: dict[str, Any], crs: str, note: str, *,  # noqa: ANN202
             accept: bool = False, reject: bool = False):
     """Validate ``values`` merged into ``current`` and write the change on ``current.version``.
@@ -379,8 +363,10 @@ def _update(station_id: str, current: Station, values: dict[str, Any], crs: str,
         row.update({k: current[k] for k in ("lon", "lat", "orig_lon", "orig_lat", "orig_crs", "precision")})
         row["candidate"] = "" if reject else (current.get("candidate") or "")
     if placing:
+        from ..stations.geocode import placed_adcode
+
         row.update(precision=precision, located_status="", candidate="",
-                   adcode=_placed_adcode(str(row["adcode"] or ""), float(row["lon"]), float(row["lat"])))
+                   adcode=placed_adcode(str(row["adcode"] or ""), float(row["lon"]), float(row["lat"])))
         note = note or (ACCEPTED_NOTE if accept else PLACED_NOTE)
     elif reject:
         note = note or REJECTED_NOTE
