@@ -356,12 +356,11 @@
 
   // -- summary table and downloads ----------------------------------------------------------------------
   var summaryRows = [];
-  function renderSummary() {
-    var tbody = document.querySelector('#summary tbody');
-    YZ.clear(tbody);
+  // the rows of the area shown: a city: its districts and itself; a province: its cities and itself;
+  // all China: the provinces (sorted: districts, cities, provinces, total)
+  function areaRows(list) {
     var f = filters(), prefix = f.city ? cityPrefix(f.city) : '';
-    // a city: its districts and itself; a province: its cities and itself; all China: the provinces
-    var rows = summaryRows.filter(function (r) {
+    var rows = (list || []).filter(function (r) {
       var code = String(r.adcode || '');
       if (prefix) return (r.level === 'district' && code.indexOf(prefix) === 0) || (r.level === 'city' && code === f.city);
       if (f.province) return (r.level === 'city' && provinceOf(code) === f.province) || (r.level === 'province' && code === f.province);
@@ -371,6 +370,12 @@
       var order = {district: 0, city: 1, province: 2, total: 3};
       return (order[a.level] || 0) - (order[b.level] || 0) || String(a.adcode).localeCompare(String(b.adcode));
     });
+    return rows;
+  }
+  function renderSummary() {
+    var tbody = document.querySelector('#summary tbody');
+    YZ.clear(tbody);
+    var f = filters(), rows = areaRows(summaryRows);
     if (!rows.length) {
       tbody.appendChild(YZ.el('tr', {}, [YZ.el('td', {cls: 'muted', text: '没有数据 / no data', attrs: {colspan: 7}})]));
       return;
@@ -431,11 +436,147 @@
                                                        dataset: coverageParams().dataset, group: f.group}));
     });
     if (hint) hint.hidden = !!area;
+    loadTargets();
   }
   function updateThreshold() {
     var g = filters().group, t = (cfg.thresholds || {})[g] || cfg.default_threshold || 1000;
     document.querySelectorAll('[data-threshold]').forEach(function (e) {
       e.textContent = '阈值 ' + YZ.fmtDistance(t) + ' / threshold ' + YZ.fmtDistanceEn(t);
+    });
+  }
+
+  // -- change between datasets ("对比 / Compare with", logged-in users, >= 2 datasets) -----------------
+  // The chosen dataset (now) against the one to compare with (then): the changed cells coloured by
+  // change, the new blind zones outlined, and in the side panel the covered share then / now by area.
+  var CHANGE_COLORS = {lost_coverage: '#d62728', new_uncovered_demand: '#ff7f0e', gained_coverage: '#2ca02c',
+                       demand_gone: '#9ca3af'};
+  var CHANGE_EN = {lost_coverage: 'lost coverage', new_uncovered_demand: 'new uncovered demand',
+                   gained_coverage: 'gained coverage', demand_gone: 'demand gone'};
+  map.createPane('yz-compare').style.zIndex = 385;
+  var compareLayer = L.layerGroup().addTo(map), compareRows = [], compareHead = null;
+  var compareSel = form.elements.compare, comparePanel = document.getElementById('compare-panel');
+  function fillCompare(list) {
+    if (!compareSel) return;
+    var wrap = compareSel.closest('[data-compare-wrap]');
+    list = list || [];
+    while (compareSel.options.length > 1) compareSel.remove(1);
+    list.forEach(function (d) { compareSel.appendChild(YZ.el('option', {text: d.name, attrs: {value: String(d.id)}})); });
+    if (wrap) wrap.hidden = list.length < 2;
+    syncCompareOptions();
+  }
+  function syncCompareOptions() {       // a dataset is not compared with itself
+    if (!compareSel) return;
+    var now = form.elements.dataset ? form.elements.dataset.value : '';
+    Array.prototype.slice.call(compareSel.options, 1).forEach(function (o) { o.disabled = o.value === now; });
+    if (compareSel.value && compareSel.value === now) compareSel.value = '';
+  }
+  function changePopup(p) {
+    return YZ.el('div', {cls: 'yz-popup'}, [
+      YZ.el('h3', {text: p.change_zh || ''}, [YZ.el('small', {text: ' ' + (CHANGE_EN[p.change] || '')})]),
+      dl([['之前需求', 'demand then', YZ.fmtNumber(p.demand_before)],
+          ['现在需求', 'demand now', YZ.fmtNumber(p.demand_after)],
+          ['之前最近站点距离', 'distance then', YZ.fmtDistance(p.distance_m_before)],
+          ['现在最近站点距离', 'distance now', YZ.fmtDistance(p.distance_m_after)],
+          ['H3 网格', 'cell', p.h3 || '']])]);
+  }
+  function signedPp(x) {
+    if (x === null || x === undefined || !isFinite(x)) return '—';
+    return (x > 0 ? '+' : x < 0 ? '−' : '±') + Math.abs(x).toFixed(1) + ' 个百分点 / pp';
+  }
+  function renderCompare() {
+    if (!comparePanel) return;
+    var tbody = comparePanel.querySelector('tbody'), head = document.getElementById('compare-head');
+    YZ.clear(tbody); YZ.clear(head);
+    if (!compareHead) { comparePanel.hidden = true; return; }
+    comparePanel.hidden = false;
+    var h = compareHead;
+    head.appendChild(document.createTextNode((h.before_name || '') + ' → ' + (h.after_name || '') + '：覆盖率 ' +
+      YZ.fmtPercent(h.covered_share_before) + ' → ' + YZ.fmtPercent(h.covered_share_after) + '（' + signedPp(h.change_pp) +
+      '）；新增未覆盖网格 ' + YZ.fmtNumber(h.n_became_uncovered) + '，新获覆盖 ' + YZ.fmtNumber(h.n_became_covered) +
+      '，新增盲区 ' + YZ.fmtNumber(h.n_new_zones) + ' '));
+    head.appendChild(YZ.el('small', {text: 'covered share then → now; cells that became uncovered / covered; new blind zones'}));
+    var rows = areaRows(compareRows);
+    if (!rows.length) {
+      tbody.appendChild(YZ.el('tr', {}, [YZ.el('td', {cls: 'muted', text: '没有数据 / no data', attrs: {colspan: 4}})]));
+      return;
+    }
+    rows.forEach(function (r) {
+      var c = r.change_pp;
+      tbody.appendChild(YZ.el('tr', {cls: r.level === 'district' ? '' : 'total', attrs: {'data-adcode': r.adcode}}, [
+        YZ.el('th', {text: r.name || r.adcode || '合计', attrs: {scope: 'row'}}),
+        YZ.el('td', {cls: 'num', text: YZ.fmtPercent(r.covered_share_before)}),
+        YZ.el('td', {cls: 'num', text: YZ.fmtPercent(r.covered_share_after)}),
+        YZ.el('td', {cls: 'num ' + (c < 0 ? 'change-down' : c > 0 ? 'change-up' : ''),
+                     text: c === null || c === undefined || !isFinite(c) ? '—' : (c > 0 ? '+' : '') + c.toFixed(1) + ' pp'})]));
+    });
+  }
+  function loadCompare() {
+    syncCompareOptions();
+    var before = compareSel ? compareSel.value : '', after = form.elements.dataset ? form.elements.dataset.value : '';
+    if (!before || !after || before === after) {
+      if (controllers.compare) controllers.compare.abort();
+      compareLayer.clearLayers(); compareRows = []; compareHead = null;
+      counts.compare = null; errors.compare = null; box.removeAttribute('data-compare'); renderCompare(); publish();
+      return Promise.resolve();
+    }
+    var f = filters();
+    var p = {before: before, after: after, metric: f.metric, group: f.group, hour: f.hour, res: 9, out_crs: outCrs()};
+    return load('compare', '/api/coverage/compare?' + YZ.query(p), function (data) {
+      compareLayer.clearLayers();
+      compareLayer.addLayer(L.geoJSON(data.cells, {pane: 'yz-compare', style: function (feat) {
+        var c = CHANGE_COLORS[(feat.properties || {}).change] || '#9ca3af';
+        return {color: c, weight: 0.5, fillColor: c, fillOpacity: 0.6};
+      }, onEachFeature: function (feat, layer) { layer.bindPopup(function () { return changePopup(feat.properties || {}); }); }}));
+      compareLayer.addLayer(L.geoJSON(data.new_zones, {pane: 'yz-compare', interactive: false, style: function () {
+        return {color: '#6a1b9a', weight: 2.5, dashArray: '6 4', fill: false};
+      }}));
+      compareRows = data.districts || [];
+      compareHead = data.headline || null;
+      counts.compare = ((data.cells || {}).features || []).length;
+      box.setAttribute('data-compare', String(counts.compare));
+      box.setAttribute('data-new-zones', String(((data.new_zones || {}).features || []).length));
+      renderCompare();
+    });
+  }
+
+  // -- "年度目标进度 / Annual targets" (logged-in users): the area shown, this year --------------------------
+  var targetsPanel = document.getElementById('targets-panel'), targetsCtl = null;
+  function targetRow(zh, en, doneText, progress) {
+    var pct = progress === null || progress === undefined || !isFinite(progress) ? 0 : Math.round(progress * 100);
+    var bar = YZ.el('div', {cls: 'progress-bar' + (pct >= 100 ? ' bg-success' : ''),
+                            attrs: {role: 'progressbar', 'aria-valuenow': pct, 'aria-valuemin': 0, 'aria-valuemax': 100}});
+    bar.style.width = pct + '%';
+    return YZ.el('div', {cls: 'target-row'}, [
+      YZ.el('div', {cls: 'target-label'}, [YZ.el('span', {}, [zh, YZ.el('small', {text: ' ' + en})]),
+                                           YZ.el('span', {cls: 'num', text: doneText})]),
+      YZ.el('div', {cls: 'progress', attrs: {'aria-label': zh}}, [bar])]);
+  }
+  function loadTargets() {
+    if (!targetsPanel) return Promise.resolve();
+    var f = filters(), area = f.district || f.city || f.province, holder = document.getElementById('targets');
+    if (targetsCtl) targetsCtl.abort();
+    if (!area) { targetsPanel.hidden = true; return Promise.resolve(); }
+    var ctl = targetsCtl = new AbortController();
+    var ds = form.elements.dataset ? form.elements.dataset.value : '';
+    return YZ.getJSON('/api/targets?' + YZ.query({area: area, dataset: ds}), {signal: ctl.signal}).then(function (t) {
+      if (targetsCtl !== ctl) return;
+      YZ.clear(holder);
+      document.getElementById('targets-year').textContent = t.year + ' 年 / ' + (t.name || t.area);
+      (t.new_stations || []).forEach(function (r) {
+        holder.appendChild(targetRow('新建' + r.type, 'new stations', r.done + ' / ' + r.target, r.progress));
+      });
+      (t.covered_share || []).forEach(function (r) {
+        holder.appendChild(targetRow(r.group + '需求覆盖率', 'covered share',
+                                     YZ.fmtPercent(r.current) + ' / ' + YZ.fmtPercent(r.target), r.progress));
+      });
+      if (!holder.firstChild) holder.appendChild(YZ.el('p', {cls: 'muted small', text: '未设置年度目标 / no annual targets set'}));
+      targetsPanel.hidden = false;
+      box.setAttribute('data-targets', String(holder.querySelectorAll('.target-row').length));
+    }).catch(function (e) {
+      if (e && e.name === 'AbortError') return;
+      YZ.clear(holder);
+      holder.appendChild(YZ.el('p', {cls: 'muted small', text: YZ.errorText(e)}));
+      targetsPanel.hidden = false;
     });
   }
 
@@ -468,26 +609,30 @@
       drawBoundaries();
       zoomToArea();
       renderSummary();
+      renderCompare();
       updateReport();
       return;  // moveend reloads the view
     }
     if (name === 'district') {
       zoomToArea();
       renderSummary();
+      renderCompare();
       updateReport();
       return;
     }
+    if (name === 'compare') { loadCompare(); return; }
     if (name === 'type' || name === 'group') loadStations();
     if (name === 'group') loadCorridors();
     if (name === 'type') return;
     updateThreshold();
     updateDownloads();
     loadSummary();
+    loadCompare();
     reloadView();
   });
 
   fillDistricts(form.elements.city.value);
-  YZ.datasetSelect(form.elements.dataset, null).then(updateDownloads);   // the form's change event reloads
+  YZ.datasetSelect(form.elements.dataset, null).then(function (list) { fillCompare(list); updateDownloads(); });
   updateThreshold();
   updateDownloads();
   drawBoundaries();

@@ -55,6 +55,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("PATCH", "/api/datasets/<int(max=2147483647):dataset_id>"): "planner",
     ("DELETE", "/api/datasets/<int(max=2147483647):dataset_id>"): "planner",
     ("GET", "/api/report"): "login", ("GET", "/datasets"): "planner",
+    ("GET", "/api/coverage/compare"): "login", ("GET", "/api/targets"): "login",
 }
 NEEDS = {"public": 0, "login": 1, "district": 1, "planner": 2, "admin": 3}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}

@@ -907,3 +907,4 @@ def proposals_build(pid: int):  # noqa: ANN201
 
 
 from . import datasets as _datasets  # noqa: E402,F401  (the /api/datasets and /api/report routes of this blueprint)
+from . import compare as _compare  # noqa: E402,F401  (the /api/coverage/compare and /api/targets routes)

@@ -639,6 +639,47 @@ def _paths() -> dict[str, Any]:
                              tag="datasets", params=[did],
                              body_required=False),
         },
+        "/api/coverage/compare": {"get": _get(
+            "Compare the coverage of two hotspot datasets (then and now)",
+            [_q("before", {"type": "string", "pattern": "^[0-9]{1,10}$", "maxLength": 10},
+                "The earlier dataset's id (GET /api/datasets).", required=True),
+             _q("after", {"type": "string", "pattern": "^[0-9]{1,10}$", "maxLength": 10},
+                "The later dataset's id (not the same as before).", required=True),
+             P["metric"], P["group"], P["hour"], P["res"], P["threshold_m"], P["bbox"], P["out_crs"]],
+            {**_ok({"type": "object", "required": ["headline", "districts", "cells", "new_zones"], "properties": {
+                "before": {"type": "object"}, "after": {"type": "object"},
+                "headline": {"type": "object", "description": "Covered share then and now (0-1), change_pp, "
+                             "n_lost_coverage, n_new_uncovered_demand, n_gained_coverage, n_became_uncovered, "
+                             "n_became_covered, n_new_zones, ..."},
+                "districts": {"type": "array", "items": {"type": "object"}, "description": "Per district, city, "
+                              "province and total: covered_share_before/_after, change_pp, ..."},
+                "cells": fc, "new_zones": fc}}),
+             **_errors(400, 401, 404, 409, 429, e400="Missing, malformed or equal dataset ids, or a bad parameter.",
+                       e404="Unknown dataset.")},
+            tag="datasets", security=True,
+            description="Both analyses come from the cache (as GET /api/coverage/summary?dataset=ID). cells: the "
+                        "changed hexagons (change: lost_coverage, new_uncovered_demand, gained_coverage, "
+                        "demand_gone; change_zh), only those near bbox when given; new_zones: outlines of the "
+                        "blind zones that share no cell with an earlier one.")},
+        "/api/targets": {"get": _get(
+            "Progress this year against the annual targets (ANNUAL_TARGETS) in an area",
+            [_q("area", {"type": "string", "pattern": "^[0-9]{6}$"}, "6-digit adcode of the area.", required=True),
+             P["dataset"]],
+            {**_ok({"type": "object", "properties": {
+                "year": {"type": "integer"}, "area": {"type": "string"}, "name": {"type": "string"},
+                "new_stations": {"type": "array", "items": {"type": "object", "properties": {
+                    "type": {"type": "string"}, "done": {"type": "integer"}, "target": {"type": "integer"},
+                    "ratio": _nullable({"type": "number"}), "progress": _nullable({"type": "number"})}}},
+                "covered_share": {"type": "array", "items": {"type": "object", "properties": {
+                    "group": {"type": "string"}, "current": _nullable({"type": "number"}),
+                    "target": {"type": "number"}, "ratio": _nullable({"type": "number"}),
+                    "progress": _nullable({"type": "number"})}}}}}),
+             **_errors(400, 401, 403, 404, 429, e403="The area is outside your scope.",
+                       e404="Unknown area or dataset.")},
+            tag="datasets", security=True,
+            description="As in the report: stations created this year (registry history) in the area by type vs "
+                        "new_stations; the covered share of each target group (its analysis of the dataset) vs "
+                        "covered_share. progress = done / target, clipped to 0-1.")},
         "/api/report": {"get": _get(
             "Coverage report of a province, city or district (PDF or self-contained HTML)",
             [_q("area", {"type": "string", "pattern": "^[0-9]{6}$"}, "6-digit adcode of the area.", required=True),
