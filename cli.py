@@ -238,8 +238,13 @@ def _write_outcome(registry, outcome, *, provider: str, user: str, batch: str): 
         note = f"geocode {provider}: {outcome.label or outcome.query}"[:500]
     elif outcome.candidate is not None:
         text = json.dumps(outcome.candidate, ensure_ascii=False)
-        if text == current["candidate"]:
-            return outcome
+        try:
+            before = json.loads(current["candidate"]) if current["candidate"] else None
+        except ValueError:
+            before = None
+        if isinstance(before, dict) and {k: v for k, v in before.items() if k != "at"} == \
+                {k: v for k, v in outcome.candidate.items() if k != "at"}:
+            return outcome           # the same answer again (a re-run): no new history entry
         changes = {"candidate": text}
         note = f"geocode {provider}: candidate ({outcome.precision}) {outcome.reason}"[:500]
     else:

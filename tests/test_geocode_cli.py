@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -186,11 +187,16 @@ def test_amap_geocoding_locates_converts_and_keeps_the_rest_waiting(home: Path, 
         assert near[0]["name"] == "越秀区工人文化宫驿站" and near[0]["distance_m"] < 5
 
         # accepting road precision: the cached answer locates it, the located status comes from the file
+        time.sleep(1.05)                    # the candidates' "at" stamps (seconds) differ from the first run's
         again = geocode(home, stub, "amap", "--min-precision", "road")
         assert again.exit_code == 0, again.output
         assert len(stub.requests) == requests_made                     # all from the cache
         assert registry(home).get(frame.loc["越秀区较场西营业厅驿站", "id"])["status"] == "筹建中"
         assert "缓存命中 3" in again.stderr
+        # a re-run that finds the same candidates again writes no history for them
+        entries = reg.history()
+        rerun = entries[entries["note"].str.startswith("geocode amap")]["batch"].iloc[0]
+        assert (entries["batch"] == rerun).sum() == 1
 
     # every result is in the history, one batch per run: undoing the first run's batch is refused
     # while the second changed a station after it; the second run's batch undoes cleanly
