@@ -18,6 +18,10 @@ from .config import load_config
 from .samples import REGIONS as SAMPLE_REGIONS  # a light module (the generators load lazily)
 
 CRS_CHOICE = click.Choice(["wgs84", "gcj02", "bd09"], case_sensitive=False)
+#: ``--dataset ID`` of analyze, site and report: a hotspot dataset instead of ``--hotspots FILE``
+DATASET_OPTION = click.option("--dataset", "dataset_id", type=int, default=None, metavar="ID",
+                              help="用已添加的热点数据集代替 --hotspots（yizhan datasets list）/ a hotspot dataset "
+                                   "instead of --hotspots FILE (see yizhan datasets list)")
 
 
 class Context:
@@ -435,9 +439,7 @@ HOTSPOTS_HELP = ("热点：文件、文件夹或通配符（CSV/Parquet，支持
 
 @main.command()
 @click.option("--hotspots", "hotspots_file", default=None, help=HOTSPOTS_HELP + " (或 --dataset / or --dataset)")
-@click.option("--dataset", "dataset_id", type=int, default=None, metavar="ID",
-              help="用已添加的热点数据集代替 --hotspots（yizhan datasets list）/ a hotspot dataset instead of "
-                   "--hotspots FILE (see yizhan datasets list)")
+@DATASET_OPTION
 @click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True, help="热点坐标系 / hotspot CRS")
 @click.option("--res", type=click.IntRange(7, 11), default=9, show_default=True, help="H3 分辨率 / H3 resolution")
 @click.option("--metric", type=click.Choice(["great-circle", "grid", "network"]), default="great-circle",
@@ -785,9 +787,7 @@ def corridors(c: Context, osm_file: str, refs: tuple[str, ...], group: str, stat
 
 @main.command()
 @click.option("--hotspots", "hotspots_file", default=None, help=HOTSPOTS_HELP + " (或 --dataset / or --dataset)")
-@click.option("--dataset", "dataset_id", type=int, default=None, metavar="ID",
-              help="用已添加的热点数据集代替 --hotspots（yizhan datasets list）/ a hotspot dataset instead of "
-                   "--hotspots FILE (see yizhan datasets list)")
+@DATASET_OPTION
 @click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True)
 @click.option("--k", type=click.IntRange(1, 10000), default=None, help="新站点个数（mclp）/ number of new sites (mclp)")
 @click.option("--candidates", "candidates_file", type=click.Path(dir_okay=False), default=None,
@@ -982,9 +982,7 @@ def _write_sites(sites, path: str) -> None:  # noqa: ANN001
 @click.option("--hotspots", "hotspots_file", default=None,
               help=HOTSPOTS_HELP + "；默认为设置 HOTSPOTS_FILE 或 <home>/sample/hotspots.csv / default: the "
                    "HOTSPOTS_FILE setting or <home>/sample/hotspots.csv")
-@click.option("--dataset", "dataset_id", type=int, default=None, metavar="ID",
-              help="用已添加的热点数据集代替 --hotspots（yizhan datasets list）/ a hotspot dataset instead of "
-                   "--hotspots FILE (see yizhan datasets list)")
+@DATASET_OPTION
 @click.option("--hotspot-crs", type=CRS_CHOICE, default="wgs84", show_default=True, help="热点坐标系 / hotspot CRS")
 @click.option("--group", default=None, help="劳动者群体 / worker group (外卖配送员, 快递员, 网约车司机, 货车司机, 其他户外劳动者)")
 @click.option("--metric", type=click.Choice(["great-circle", "grid"]), default="great-circle", show_default=True,

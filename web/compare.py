@@ -26,6 +26,7 @@ from flask import current_app
 from . import geo
 from .api import COVERAGE_PARAMS, _coverage_args, _no_hotspots, _out_crs, bp, dataset_param
 from .auth import current_user, in_scope, require
+from .datasets import area_param
 from .errors import ApiError, args, bilingual
 from .geo import json_response as _json
 from .ratelimit import check_analysis
@@ -139,20 +140,11 @@ def _ratio(value: Any) -> float | None:
 @require()
 def targets():  # noqa: ANN201
     """Progress this year against ANNUAL_TARGETS in an area (as in the report)."""
-    from ..coverage.report import ReportError, _area_row, _in_year, _inside, _progress, resolve_area, station_creations
+    from ..coverage.report import _area_row, _in_year, _inside, _progress, station_creations
     from ..geodata.boundaries import level_of, name_of
 
     a = args({"area", "dataset"})
-    raw = a.get("area", "").strip()
-    if not raw:
-        raise ApiError("缺少参数 area（省、市或区县的 6 位代码）", "missing parameter area (a 6-digit adcode)", field="area")
-    if not (raw.isdigit() and len(raw) == 6):
-        raise ApiError("参数 area 应为 6 位行政区划代码", "parameter area must be a 6-digit adcode", field="area")
-    try:
-        area = resolve_area(raw)
-    except ReportError as exc:
-        zh, en = bilingual(str(exc))
-        raise ApiError(zh, en, status=404, field="area") from None
+    area = area_param(a)
     if not in_scope(current_user(), area):
         raise ApiError("只能查看本辖区的目标进度", "you may only see the targets of your own area", status=403,
                        field="area")

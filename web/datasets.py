@@ -199,24 +199,32 @@ def datasets_remove(dataset_id: int):  # noqa: ANN201
 
 
 # -- reports -----------------------------------------------------------------------------------------
+def area_param(a: dict[str, str]) -> str:
+    """The canonical adcode of the ``area`` parameter (a 6-digit code): 400 when missing or
+    malformed, 404 when the boundary data does not know it."""
+    from ..coverage.report import ReportError, resolve_area
+
+    raw = a.get("area", "").strip()
+    if not raw:
+        raise ApiError("缺少参数 area（省、市或区县的 6 位代码）", "missing parameter area (a 6-digit adcode)",
+                       field="area")
+    if not (raw.isdigit() and len(raw) == 6):
+        raise ApiError("参数 area 应为 6 位行政区划代码", "parameter area must be a 6-digit adcode", field="area")
+    try:
+        return resolve_area(raw)
+    except ReportError as exc:
+        zh, en = bilingual(str(exc))
+        raise ApiError(zh, en, status=404, field="area") from None
+
+
 @bp.route("/report")
 @require()
 def report():  # noqa: ANN201
     """The coverage report of an area (PDF or one self-contained HTML file) as an attachment."""
-    from ..coverage.report import ReportError, find_chromium, report_from_registry, resolve_area
+    from ..coverage.report import ReportError, find_chromium, report_from_registry
 
     a = args({"area", "format", "dataset", "group"})
-    raw_area = a.get("area", "").strip()
-    if not raw_area:
-        raise ApiError("缺少参数 area（省、市或区县的 6 位代码）", "missing parameter area (a 6-digit adcode)",
-                       field="area")
-    if not (raw_area.isdigit() and len(raw_area) == 6):
-        raise ApiError("参数 area 应为 6 位行政区划代码", "parameter area must be a 6-digit adcode", field="area")
-    try:
-        area = resolve_area(raw_area)
-    except ReportError as exc:
-        zh, en = bilingual(str(exc))
-        raise ApiError(zh, en, status=404, field="area") from None
+    area = area_param(a)
     user = current_user()
     if not in_scope(user, area):
         raise ApiError("只能生成本辖区的报告", "you may only make reports of your own area", status=403, field="area")
